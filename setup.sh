@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# setup.sh — make a fresh Debian 12 able to build and run sparkd, then build it.
+# Idempotent and quiet when there is nothing to do. Needs root (or sudo) only
+# when packages are missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+      libjansson-dev libev-dev libsqlite3-dev check libtree-sitter-dev
+      python3 python3-numpy nodejs npm)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The release build of the sparkd binary.
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release -Dtests=disabled >/dev/null
+fi
+ninja -C build --quiet sparkd >/dev/null || ninja -C build sparkd
