@@ -1,0 +1,57 @@
+/* srv_config.h — the one configuration struct of the daemon.
+ *
+ * Values come, in increasing priority, from the defaults, the LSP client
+ * (`initializationOptions`, then `workspace/didChangeConfiguration` settings,
+ * either flat or under a "sparkd" key) and the command line. A command-line
+ * flag pins its field: later client settings do not override it. Names are
+ * the CLI flag names in snake_case (`--log-level` -> "log_level").
+ */
+#ifndef SPARKD_SRV_CONFIG_H
+#define SPARKD_SRV_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_PATH_MAX 4096
+
+typedef struct {
+    char log_level[16];         /* error|warn|info|debug|trace */
+    char log_file[SRV_PATH_MAX];/* empty: stderr */
+    size_t max_message;         /* largest accepted frame body, bytes */
+    char model[SRV_PATH_MAX];   /* main model GGUF; empty: bundled default */
+    char draft[SRV_PATH_MAX];   /* draft model GGUF, "none", or empty: bundled */
+    char device[128];           /* cpu | wse[:opts] */
+    char cache[SRV_PATH_MAX];   /* KV cache file; empty: $XDG_CACHE_HOME/sparkd/kv.sqlite3 */
+    int no_cache;               /* 1: never touch the cache */
+    int threads;                /* 0: all cores */
+    int n_predict;              /* max new tokens per completion */
+    double temp;                /* 0: greedy */
+    uint64_t seed;
+    int debounce_ms;            /* per-document debounce of completion requests */
+    uint32_t pinned;            /* bit per field set on the command line */
+} srv_config;
+
+/* Field ids (bit positions in `pinned`). */
+enum {
+    SRV_CFG_LOG_LEVEL, SRV_CFG_LOG_FILE, SRV_CFG_MAX_MESSAGE, SRV_CFG_MODEL, SRV_CFG_DRAFT,
+    SRV_CFG_DEVICE, SRV_CFG_CACHE, SRV_CFG_NO_CACHE, SRV_CFG_THREADS, SRV_CFG_N_PREDICT,
+    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_COUNT
+};
+
+void srv_config_defaults(srv_config *c);
+
+/* Sets field `name` (snake_case) from a string, as a command-line flag does,
+ * and pins it. Returns 0, or -1 with a reason in err (unknown name, bad value). */
+int srv_config_set(srv_config *c, const char *name, const char *value, char *err, size_t errlen);
+
+/* Applies a JSON object of settings from the client. Unknown keys are
+ * ignored; a value of the wrong type or out of range leaves the field as it
+ * was. Each rejected key is described in warn (one "key: reason; " each,
+ * truncated to warnlen). Returns the number of fields changed. */
+int srv_config_apply_json(srv_config *c, json_t *settings, char *warn, size_t warnlen);
+
+/* The configuration as a JSON object (new reference). */
+json_t *srv_config_to_json(const srv_config *c);
+
+#endif

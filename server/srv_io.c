@@ -1,0 +1,182 @@
+/* srv_io.c — the event loop of `sparkd lsp`; see srv_io.h. */
+#include "srv_io.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lsp_frame.h"
+#include "srv_log.h"
+#include "srv_lsp.h"
+
+#define READ_CHUNK (64 * 1024)
+/* Above this much unsent output the client is not reading: log it once. */
+#define OUT_WARN_BYTES ((size_t)64 << 20)
+
+typedef struct {
+    struct ev_loop *loop;
+    ev_io rd, wr;
+    int in_fd, out_fd;
+    lsp_framer *framer;
+    srv_lsp *lsp;
+    char *out;              /* queued output bytes [out_head, out_len) */
+    size_t out_len, out_head, out_cap;
+    int out_dead;           /* the client stopped reading (EPIPE etc.) */
+    int warned_backlog;
+} io_ctx;
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Writes as much queued output as the fd takes now. */
+static void flush_out(io_ctx *io)
+{
+    while (io->out_head < io->out_len && !io->out_dead) {
+        ssize_t n = write(io->out_fd, io->out + io->out_head, io->out_len - io->out_head);
+        if (n > 0) { io->out_head += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        srv_warn("output closed (%s): the client is gone", n < 0 ? strerror(errno) : "0 bytes written");
+        io->out_dead = 1;
+        ev_break(io->loop, EVBREAK_ALL);
+    }
+    if (io->out_head == io->out_len) {
+        io->out_head = io->out_len = 0;
+        ev_io_stop(io->loop, &io->wr);
+    } else if (!io->out_dead) {
+        ev_io_start(io->loop, &io->wr);
+    }
+}
+
+static int queue_bytes(io_ctx *io, const char *p, size_t n)
+{
+    if (io->out_head && io->out_len + n > io->out_cap) {   /* compact first */
+        memmove(io->out, io->out + io->out_head, io->out_len - io->out_head);
+        io->out_len -= io->out_head;
+        io->out_head = 0;
+    }
+    if (io->out_len + n > io->out_cap) {
+        size_t cap = io->out_cap ? io->out_cap : 64 * 1024;
+        while (cap < io->out_len + n) cap *= 2;
+        char *b = realloc(io->out, cap);
+        if (!b) return -1;
+        io->out = b;
+        io->out_cap = cap;
+    }
+    memcpy(io->out + io->out_len, p, n);
+    io->out_len += n;
+    return 0;
+}
+
+static void send_cb(void *ud, const char *body, size_t len)
+{
+    io_ctx *io = ud;
+    if (io->out_dead) return;
+    char hdr[64];
+    size_t h = lsp_frame_header(hdr, sizeof hdr, len);
+    if (queue_bytes(io, hdr, h) || queue_bytes(io, body, len)) {
+        srv_error("out of memory queueing a %zu-byte reply; reply dropped", len);
+        return;
+    }
+    if (!io->warned_backlog && io->out_len - io->out_head > OUT_WARN_BYTES) {
+        io->warned_backlog = 1;
+        srv_warn("client is not reading: %zu bytes queued", io->out_len - io->out_head);
+    }
+    flush_out(io);
+}
+
+static void drain_frames(io_ctx *io)
+{
+    const char *body, *err;
+    size_t len;
+    for (;;) {
+        lsp_frame_status st = lsp_framer_next(io->framer, &body, &len, &err);
+        if (st == LSP_FRAME_NEED_MORE) return;
+        if (st == LSP_FRAME_ERROR) { srv_lsp_bad_frame(io->lsp, err); continue; }
+        srv_lsp_handle(io->lsp, body, len);
+        if (srv_lsp_state(io->lsp) == SRV_EXITED) { ev_break(io->loop, EVBREAK_ALL); return; }
+    }
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    io_ctx *io = w->data;
+    char buf[READ_CHUNK];
+    (void)loop; (void)revents;
+    for (int rounds = 0; rounds < 16; rounds++) {   /* stay fair to the writer */
+        ssize_t n = read(io->in_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            if (n < 0) srv_warn("input error: %s", strerror(errno));
+            else if (lsp_framer_pending(io->framer))
+                srv_warn("input ended inside a message (%zu bytes unread)", lsp_framer_pending(io->framer));
+            if (srv_lsp_state(io->lsp) != SRV_SHUTDOWN)
+                srv_info("input closed before shutdown: exiting");
+            ev_break(io->loop, EVBREAK_ALL);
+            return;
+        }
+        if (lsp_framer_feed(io->framer, buf, (size_t)n)) {
+            srv_error("out of memory buffering input");
+            ev_break(io->loop, EVBREAK_ALL);
+            return;
+        }
+        drain_frames(io);
+        if (srv_lsp_state(io->lsp) == SRV_EXITED || io->out_dead) return;
+    }
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop; (void)revents;
+    flush_out(w->data);
+}
+
+/* On the way out, give queued replies (e.g. the shutdown result) a bounded
+ * chance to reach the client. */
+static void final_flush(io_ctx *io)
+{
+    for (int i = 0; i < 100 && io->out_head < io->out_len && !io->out_dead; i++) {
+        flush_out(io);
+        if (io->out_head < io->out_len) usleep(10000);
+    }
+}
+
+int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
+{
+    signal(SIGPIPE, SIG_IGN);
+    io_ctx io = { .in_fd = in_fd, .out_fd = out_fd };
+    io.loop = ev_default_loop(EVFLAG_AUTO);
+    io.framer = lsp_framer_new(cfg->max_message);
+    io.lsp = io.framer ? srv_lsp_new(cfg, send_cb, &io) : NULL;
+    if (!io.loop || !io.lsp) {
+        srv_error("cannot start the server: out of memory or no event loop");
+        lsp_framer_free(io.framer);
+        return 1;
+    }
+    set_nonblock(in_fd);
+    set_nonblock(out_fd);
+    ev_io_init(&io.rd, read_cb, in_fd, EV_READ);
+    ev_io_init(&io.wr, write_cb, out_fd, EV_WRITE);
+    io.rd.data = io.wr.data = &io;
+    ev_io_start(io.loop, &io.rd);
+    srv_info("sparkd lsp: serving on stdin/stdout (pid %d)", (int)getpid());
+
+    ev_run(io.loop, 0);
+
+    final_flush(&io);
+    int code = srv_lsp_exit_code(io.lsp);
+    srv_info("exiting with status %d", code);
+    ev_io_stop(io.loop, &io.rd);
+    ev_io_stop(io.loop, &io.wr);
+    srv_lsp_free(io.lsp);
+    lsp_framer_free(io.framer);
+    free(io.out);
+    return code;
+}

@@ -1,0 +1,560 @@
+/* srv_lsp.c — lifecycle, dispatch table, document sync and small requests.
+ *
+ * Every request gets exactly one response; every rejected notification gets a
+ * logged warning naming the method and the reason. Nothing here blocks.
+ */
+#include "srv_lsp.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lsp_rpc.h"
+#include "sparkd_config.h"
+#include "srv_log.h"
+
+typedef enum { TRACE_OFF, TRACE_MESSAGES, TRACE_VERBOSE } trace_level;
+
+typedef struct {
+    char *uri;
+    char *language;
+    int version;
+    srv_doc *doc;
+} open_doc;
+
+struct srv_lsp {
+    srv_config *cfg;
+    srv_send_fn send;
+    void *ud;
+    srv_state state;
+    int got_shutdown;
+    lsp_encoding enc;
+    trace_level trace;
+    srv_stats stats;
+    open_doc *docs;
+    size_t n_docs, cap_docs;
+};
+
+/* A handler's failure: the JSON-RPC error to answer with. */
+typedef struct {
+    int code;
+    char msg[256];
+} fail;
+
+static int failf(fail *f, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failf(fail *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    f->code = code;
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+// ---------------------------------------------------------------- output
+
+/* Sends and frees an encoded body (NULL: the encoder ran out of memory). */
+static void send_body(srv_lsp *s, char *body, size_t len)
+{
+    if (!body) { srv_error("out of memory encoding a message"); return; }
+    s->send(s->ud, body, len);
+    free(body);
+}
+
+static void reply_result(srv_lsp *s, json_t *id, json_t *result)
+{
+    size_t len = 0;
+    char *body = lsp_encode_result(id, result, &len);
+    send_body(s, body, len);
+    s->stats.requests++;
+}
+
+static void reply_error(srv_lsp *s, json_t *id, int code, const char *msg)
+{
+    size_t len = 0;
+    char *body = lsp_encode_error(id, code, msg, NULL, &len);
+    send_body(s, body, len);
+    s->stats.requests++;
+    s->stats.errors++;
+}
+
+/* Mirrors log lines to the client as $/logTrace while tracing is on. */
+static void trace_hook(void *ud, srv_log_level l, const char *msg)
+{
+    srv_lsp *s = ud;
+    if (s->trace == TRACE_OFF || s->state == SRV_UNINITIALIZED) return;
+    if (l > SRV_LOG_INFO && s->trace != TRACE_VERBOSE) return;
+    json_t *p = json_pack("{s:s}", "message", msg);
+    size_t len = 0;
+    char *body = lsp_encode_notification("$/logTrace", p, &len);
+    send_body(s, body, len);
+    json_decref(p);
+}
+
+// ---------------------------------------------------------------- params
+
+/* Member `key` of object o with the given jansson type; NULL (and *f set)
+ * when missing or mistyped. `what` names the object for the message. */
+static json_t *member(json_t *o, const char *what, const char *key, json_type t, fail *f)
+{
+    json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    static const char *const NAMES[] = { "an object", "an array", "a string", "an integer",
+                                         "a number", "a boolean", "a boolean", "null" };
+    if (!v) { failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is missing", what, key); return NULL; }
+    int ok = json_typeof(v) == t || (t == JSON_TRUE && json_is_boolean(v));
+    if (!ok) {
+        failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s must be %s", what, key, NAMES[t]);
+        return NULL;
+    }
+    return v;
+}
+
+static int get_uint32(json_t *o, const char *what, const char *key, uint32_t *out, fail *f)
+{
+    json_t *v = member(o, what, key, JSON_INTEGER, f);
+    if (!v) return -1;
+    json_int_t x = json_integer_value(v);
+    if (x < 0 || x > (json_int_t)UINT32_MAX)
+        return failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is out of range (%" JSON_INTEGER_FORMAT ")",
+                     what, key, x);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+/* Parses an LSP Range into byte offsets of doc (clamped; *clamped set). */
+static int get_range(srv_lsp *s, const srv_doc *doc, json_t *range, size_t *a, size_t *b,
+                     int *clamped, fail *f)
+{
+    json_t *st = member(range, "range", "start", JSON_OBJECT, f);
+    json_t *en = st ? member(range, "range", "end", JSON_OBJECT, f) : NULL;
+    uint32_t l0, c0, l1, c1;
+    if (!en || get_uint32(st, "range.start", "line", &l0, f) ||
+        get_uint32(st, "range.start", "character", &c0, f) ||
+        get_uint32(en, "range.end", "line", &l1, f) ||
+        get_uint32(en, "range.end", "character", &c1, f))
+        return -1;
+    if (l1 < l0 || (l1 == l0 && c1 < c0))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "range end %u:%u is before its start %u:%u",
+                     l1, c1, l0, c0);
+    int k0 = 0, k1 = 0;
+    *a = srv_doc_offset(doc, s->enc, l0, c0, &k0);
+    *b = srv_doc_offset(doc, s->enc, l1, c1, &k1);
+    *clamped = k0 || k1;
+    return 0;
+}
+
+// ---------------------------------------------------------------- documents
+
+static open_doc *find_doc(const srv_lsp *s, const char *uri)
+{
+    for (size_t i = 0; i < s->n_docs; i++)
+        if (!strcmp(s->docs[i].uri, uri)) return &s->docs[i];
+    return NULL;
+}
+
+static void drop_doc(srv_lsp *s, open_doc *d)
+{
+    free(d->uri);
+    free(d->language);
+    srv_doc_free(d->doc);
+    *d = s->docs[--s->n_docs];
+}
+
+static int grow_docs(srv_lsp *s)
+{
+    if (s->n_docs < s->cap_docs) return 0;
+    size_t cap = s->cap_docs ? s->cap_docs * 2 : 16;
+    open_doc *v = realloc(s->docs, cap * sizeof *v);
+    if (!v) return -1;
+    s->docs = v;
+    s->cap_docs = cap;
+    return 0;
+}
+
+static json_t *text_document(json_t *params, const char **uri, fail *f)
+{
+    json_t *td = member(params, "params", "textDocument", JSON_OBJECT, f);
+    json_t *u = td ? member(td, "textDocument", "uri", JSON_STRING, f) : NULL;
+    if (!u) return NULL;
+    *uri = json_string_value(u);
+    return td;
+}
+
+static int did_open(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    const char *uri;
+    json_t *td = text_document(params, &uri, f);
+    json_t *lang = td ? member(td, "textDocument", "languageId", JSON_STRING, f) : NULL;
+    json_t *ver = lang ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
+    json_t *text = ver ? member(td, "textDocument", "text", JSON_STRING, f) : NULL;
+    if (!text) return -1;
+    srv_doc *doc = srv_doc_new(json_string_value(text), json_string_length(text));
+    char *u = strdup(uri), *l = strdup(json_string_value(lang));
+    open_doc *d = find_doc(s, uri);
+    if (!doc || !u || !l || (!d && grow_docs(s))) {
+        srv_doc_free(doc); free(u); free(l);
+        return failf(f, LSP_ERR_INTERNAL, "out of memory opening %s", uri);
+    }
+    if (d) {
+        srv_warn("didOpen: %s was already open; replacing its text", uri);
+        free(d->uri); free(d->language); srv_doc_free(d->doc);
+    } else {
+        d = &s->docs[s->n_docs++];
+    }
+    *d = (open_doc){ u, l, (int)json_integer_value(ver), doc };
+    srv_debug("opened %s (%s, %zu bytes, version %d)", uri, l, srv_doc_len(doc), d->version);
+    (void)result;
+    return 0;
+}
+
+/* Applies one contentChanges entry. */
+static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
+{
+    char what[48];
+    snprintf(what, sizeof what, "contentChanges[%zu]", i);
+    json_t *text = member(ch, what, "text", JSON_STRING, f);
+    if (!text) return -1;
+    json_t *range = json_object_get(ch, "range");
+    size_t a = 0, b = srv_doc_len(d->doc);
+    if (range) {
+        int clamped = 0;
+        if (!json_is_object(range))
+            return failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
+        if (get_range(s, d->doc, range, &a, &b, &clamped, f)) return -1;
+        if (clamped) srv_warn("didChange %s: %s range is past the end of the line or document; clamped",
+                              d->uri, what);
+    }
+    if (srv_doc_replace(d->doc, a, b, json_string_value(text), json_string_length(text)))
+        return failf(f, LSP_ERR_INTERNAL, "out of memory applying %s", what);
+    return 0;
+}
+
+static int did_change(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    const char *uri;
+    json_t *td = text_document(params, &uri, f);
+    json_t *ver = td ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
+    json_t *changes = ver ? member(params, "params", "contentChanges", JSON_ARRAY, f) : NULL;
+    if (!changes) return -1;
+    open_doc *d = find_doc(s, uri);
+    if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    json_int_t v = json_integer_value(ver);
+    if (v <= d->version)
+        srv_warn("didChange %s: version %" JSON_INTEGER_FORMAT " does not increase on %d; applied anyway",
+                 uri, v, d->version);
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch) {
+        if (!json_is_object(ch))
+            return failf(f, LSP_ERR_INVALID_PARAMS, "contentChanges[%zu] must be an object", i);
+        if (apply_change(s, d, ch, i, f)) return -1;
+    }
+    d->version = (int)v;
+    (void)result;
+    return 0;
+}
+
+static int did_close(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    const char *uri;
+    if (!text_document(params, &uri, f)) return -1;
+    open_doc *d = find_doc(s, uri);
+    if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    drop_doc(s, d);
+    (void)result;
+    return 0;
+}
+
+static int did_save(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    const char *uri;
+    if (!text_document(params, &uri, f)) return -1;
+    if (!find_doc(s, uri)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    (void)result;
+    return 0;
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+static void apply_settings(srv_lsp *s, json_t *settings, const char *from)
+{
+    char warn[512];
+    int n = srv_config_apply_json(s->cfg, settings, warn, sizeof warn);
+    if (warn[0]) srv_warn("%s: ignored settings: %s", from, warn);
+    srv_log_level l;
+    if (srv_log_level_parse(s->cfg->log_level, &l) == 0) srv_log_set_level(l);
+    if (n) srv_info("%s: %d setting%s applied", from, n, n == 1 ? "" : "s");
+}
+
+static int parse_trace(json_t *v, trace_level *out)
+{
+    const char *t = json_string_value(v);
+    if (!t) return -1;
+    if (!strcmp(t, "off")) *out = TRACE_OFF;
+    else if (!strcmp(t, "messages")) *out = TRACE_MESSAGES;
+    else if (!strcmp(t, "verbose")) *out = TRACE_VERBOSE;
+    else return -1;
+    return 0;
+}
+
+/* Picks the cheapest encoding the client offers: utf-8 (no conversion), then
+ * utf-32, else the mandatory utf-16. */
+static lsp_encoding negotiate_encoding(json_t *caps)
+{
+    json_t *general = json_is_object(caps) ? json_object_get(caps, "general") : NULL;
+    json_t *offered = json_is_object(general) ? json_object_get(general, "positionEncodings") : NULL;
+    int have[3] = { 0, 0, 0 };
+    size_t i;
+    json_t *e;
+    json_array_foreach(offered, i, e) {
+        lsp_encoding enc;
+        if (json_is_string(e) && lsp_encoding_parse(json_string_value(e), &enc) == 0) have[enc] = 1;
+    }
+    return have[LSP_ENC_UTF8] ? LSP_ENC_UTF8 : have[LSP_ENC_UTF32] ? LSP_ENC_UTF32 : LSP_ENC_UTF16;
+}
+
+static int initialize(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    if (!json_is_object(params))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "initialize needs params (an InitializeParams object)");
+    json_t *caps = json_object_get(params, "capabilities");
+    if (caps && !json_is_object(caps))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "params.capabilities must be an object");
+    json_t *trace = json_object_get(params, "trace");
+    if (trace && !json_is_null(trace) && parse_trace(trace, &s->trace))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "params.trace must be \"off\", \"messages\" or \"verbose\"");
+    s->enc = negotiate_encoding(caps);
+    json_t *opts = json_object_get(params, "initializationOptions");
+    if (opts) apply_settings(s, opts, "initializationOptions");
+
+    *result = json_pack("{s:{s:s,s:{s:b,s:i,s:{s:b}},s:{s:{s:b}}},s:{s:s,s:s}}",
+        "capabilities",
+          "positionEncoding", lsp_encoding_name(s->enc),
+          "textDocumentSync", "openClose", 1, "change", 2, "save", "includeText", 0,
+          "experimental", "sparkdStats", "supported", 1,
+        "serverInfo", "name", "sparkd", "version", SPARKD_VERSION);
+    if (!*result) return failf(f, LSP_ERR_INTERNAL, "out of memory");
+    s->state = SRV_RUNNING;
+    srv_info("initialized: position encoding %s", lsp_encoding_name(s->enc));
+    return 0;
+}
+
+static int initialized(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    (void)s; (void)params; (void)result; (void)f;
+    return 0;
+}
+
+static int shutdown_(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    (void)params; (void)f;
+    s->state = SRV_SHUTDOWN;
+    s->got_shutdown = 1;
+    *result = json_null();
+    return 0;
+}
+
+static int set_trace(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    json_t *v = member(params, "params", "value", JSON_STRING, f);
+    if (!v) return -1;
+    if (parse_trace(v, &s->trace))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "params.value must be \"off\", \"messages\" or \"verbose\"");
+    (void)result;
+    return 0;
+}
+
+static int cancel_request(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    json_t *id = json_is_object(params) ? json_object_get(params, "id") : NULL;
+    if (!json_is_integer(id) && !json_is_string(id))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "params.id must be an integer or a string");
+    s->stats.cancelled++;
+    /* Every request is answered before the next message is read, so there is
+     * never anything in flight to cancel yet. */
+    srv_debug("$/cancelRequest: no request in flight with that id");
+    (void)result;
+    return 0;
+}
+
+static int did_change_configuration(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    json_t *settings = member(params, "params", "settings", JSON_OBJECT, f);
+    if (!settings) return -1;
+    apply_settings(s, settings, "didChangeConfiguration");
+    (void)result;
+    return 0;
+}
+
+static int stats(srv_lsp *s, json_t *params, json_t **result, fail *f)
+{
+    (void)params;
+    json_t *r = srv_stats_to_json(&s->stats);
+    if (!r) return failf(f, LSP_ERR_INTERNAL, "out of memory");
+    json_object_set_new(r, "documents", json_integer((json_int_t)s->n_docs));
+    json_object_set_new(r, "position_encoding", json_string(lsp_encoding_name(s->enc)));
+    json_object_set_new(r, "config", srv_config_to_json(s->cfg));
+    *result = r;
+    return 0;
+}
+
+// ---------------------------------------------------------------- dispatch
+
+typedef int (*handler)(srv_lsp *s, json_t *params, json_t **result, fail *f);
+
+static const struct route {
+    const char *method;
+    int request;            /* 1: request (answered), 0: notification */
+    handler fn;
+} ROUTES[] = {
+    { "initialize", 1, initialize },
+    { "initialized", 0, initialized },
+    { "shutdown", 1, shutdown_ },
+    { "textDocument/didOpen", 0, did_open },
+    { "textDocument/didChange", 0, did_change },
+    { "textDocument/didClose", 0, did_close },
+    { "textDocument/didSave", 0, did_save },
+    { "$/cancelRequest", 0, cancel_request },
+    { "$/setTrace", 0, set_trace },
+    { "workspace/didChangeConfiguration", 0, did_change_configuration },
+    { "sparkd/stats", 1, stats },
+};
+
+static const struct route *route_for(const char *method)
+{
+    for (size_t i = 0; i < sizeof ROUTES / sizeof *ROUTES; i++)
+        if (!strcmp(ROUTES[i].method, method)) return &ROUTES[i];
+    return NULL;
+}
+
+static void handle_request(srv_lsp *s, lsp_msg *m)
+{
+    const struct route *r = route_for(m->method);
+    int is_init = !strcmp(m->method, "initialize");
+    if (s->state == SRV_UNINITIALIZED && !is_init) {
+        reply_error(s, m->id, LSP_ERR_NOT_INITIALIZED, "server not initialized: send initialize first");
+        return;
+    }
+    if (s->state == SRV_SHUTDOWN) {
+        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "server is shut down: only exit is accepted");
+        return;
+    }
+    if (is_init && s->state != SRV_UNINITIALIZED) {
+        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "initialize may only be sent once");
+        return;
+    }
+    if (!r) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "unknown method '%.200s'", m->method);
+        reply_error(s, m->id, LSP_ERR_METHOD_NOT_FOUND, msg);
+        return;
+    }
+    if (!r->request) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "'%.200s' is a notification: it must not carry an id", m->method);
+        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, msg);
+        return;
+    }
+    uint64_t t0 = srv_now_ns();
+    json_t *result = NULL;
+    fail f = { 0, "" };
+    if (r->fn(s, m->params, &result, &f) == 0) {
+        reply_result(s, m->id, result);
+    } else {
+        srv_warn("%s: %s", m->method, f.msg);
+        reply_error(s, m->id, f.code, f.msg);
+    }
+    json_decref(result);
+    srv_stats_latency(&s->stats, (srv_now_ns() - t0) / 1000);
+}
+
+static void handle_notification(srv_lsp *s, lsp_msg *m)
+{
+    s->stats.notifications++;
+    if (!strcmp(m->method, "exit")) {
+        s->state = SRV_EXITED;
+        return;
+    }
+    if (s->state == SRV_UNINITIALIZED || s->state == SRV_SHUTDOWN) {
+        srv_debug("dropped %s: server %s", m->method,
+                  s->state == SRV_SHUTDOWN ? "is shut down" : "not initialized");
+        return;
+    }
+    const struct route *r = route_for(m->method);
+    if (!r) {
+        /* $/ notifications are optional by spec: ignore them quietly. */
+        if (strncmp(m->method, "$/", 2)) srv_warn("ignored unknown notification '%s'", m->method);
+        return;
+    }
+    if (r->request) {
+        srv_warn("ignored '%s' sent as a notification: it is a request and needs an id", m->method);
+        return;
+    }
+    fail f = { 0, "" };
+    json_t *unused = NULL;
+    if (r->fn(s, m->params, &unused, &f)) srv_warn("%s: %s", m->method, f.msg);
+    json_decref(unused);
+}
+
+void srv_lsp_handle(srv_lsp *s, const char *body, size_t len)
+{
+    if (s->state == SRV_EXITED) return;
+    lsp_msg m;
+    lsp_rpc_error e;
+    if (lsp_msg_decode(body, len, &m, &e) != 0) {
+        srv_warn("rejected message: %s", e.message);
+        reply_error(s, e.id, e.code, e.message);
+        lsp_rpc_error_clear(&e);
+        return;
+    }
+    switch (m.kind) {
+    case LSP_MSG_REQUEST: handle_request(s, &m); break;
+    case LSP_MSG_NOTIFICATION: handle_notification(s, &m); break;
+    case LSP_MSG_RESPONSE: srv_debug("ignored a response: sparkd sends no requests yet"); break;
+    }
+    lsp_msg_clear(&m);
+}
+
+void srv_lsp_bad_frame(srv_lsp *s, const char *reason)
+{
+    s->stats.bad_frames++;
+    srv_warn("bad frame: %s; skipped to the next header", reason);
+}
+
+// ---------------------------------------------------------------- object
+
+srv_lsp *srv_lsp_new(srv_config *cfg, srv_send_fn send, void *ud)
+{
+    srv_lsp *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = cfg;
+    s->send = send;
+    s->ud = ud;
+    s->enc = LSP_ENC_UTF16;
+    srv_stats_init(&s->stats);
+    srv_log_set_hook(trace_hook, s);
+    return s;
+}
+
+void srv_lsp_free(srv_lsp *s)
+{
+    if (!s) return;
+    srv_log_set_hook(NULL, NULL);
+    while (s->n_docs) drop_doc(s, &s->docs[s->n_docs - 1]);
+    free(s->docs);
+    free(s);
+}
+
+srv_state srv_lsp_state(const srv_lsp *s) { return s->state; }
+int srv_lsp_exit_code(const srv_lsp *s) { return s->got_shutdown ? 0 : 1; }
+const srv_stats *srv_lsp_stats(const srv_lsp *s) { return &s->stats; }
+lsp_encoding srv_lsp_encoding(const srv_lsp *s) { return s->enc; }
+
+const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version)
+{
+    open_doc *d = find_doc(s, uri);
+    if (d && version) *version = d->version;
+    return d ? d->doc : NULL;
+}
