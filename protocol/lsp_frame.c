@@ -74,6 +74,8 @@ size_t lsp_framer_capacity(const lsp_framer *f) { return f->cap; }
 
 // ---------------------------------------------------------------- feeding
 
+static void to_header(lsp_framer *f);
+
 /* Makes room for `need` more bytes after the pending ones: reclaims consumed
  * space first, grows geometrically, and shrinks a large idle buffer back. */
 static int reserve(lsp_framer *f, size_t need)
@@ -117,7 +119,7 @@ int lsp_framer_feed(lsp_framer *f, const void *buf, size_t len)
         p += drop;
         len -= drop;
         if (f->skip_left == 0)
-            f->state = ST_HEADER;
+            to_header(f);
     }
     if (len == 0)
         return 0;
@@ -262,8 +264,10 @@ static lsp_frame_status step_header(lsp_framer *f, const char **err)
         const char *nl = i < stop ? memchr(f->buf + i, '\n', stop - i) : NULL;
         if (nl == NULL) {
             if (f->end >= limit) {
+                /* Resync inside the overlong line; when the lines before it
+                 * already fill the block, where the next line would start. */
                 *err = "header block too long";
-                to_resync(f, line + 1);
+                to_resync(f, room > 0 ? line + 1 : line);
                 return LSP_FRAME_ERROR;
             }
             f->scan = f->end - line;

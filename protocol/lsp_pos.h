@@ -21,12 +21,16 @@
 
 typedef enum { LSP_ENC_UTF8, LSP_ENC_UTF16, LSP_ENC_UTF32 } lsp_encoding;
 
-/* "utf-8" / "utf-16" / "utf-32" -> encoding; returns -1 for anything else. */
+/* "utf-8" / "utf-16" / "utf-32" (exactly, as LSP spells them) -> encoding;
+ * returns 0, or -1 for anything else (NULL included; *out untouched). */
 int lsp_encoding_parse(const char *name, lsp_encoding *out);
+/* The LSP name of enc (static); "unknown" for a value outside the enum. */
 const char *lsp_encoding_name(lsp_encoding enc);
 
 /* Decodes one code point at s[0..len). Returns its byte length (>= 1 when
- * len > 0) and stores the code point, or 0xFFFD for an invalid byte (length 1). */
+ * len > 0) and stores the code point, or 0xFFFD for an invalid byte (length 1;
+ * a real U+FFFD has length 3). len 0 returns 0. cp may be NULL. Overlongs,
+ * UTF-16 surrogates (U+D800..DFFF) and values above U+10FFFF are invalid. */
 size_t lsp_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
 /* Length of a line's content: bytes before "\n", "\r\n" or "\r" (or len). */
@@ -41,7 +45,8 @@ size_t lsp_col_to_byte(const char *line, size_t len, lsp_encoding enc,
  * the content length; an offset inside a character counts to its start). */
 uint32_t lsp_byte_to_col(const char *line, size_t len, lsp_encoding enc, size_t byte);
 
-/* Number of enc code units in s[0..len) (used for ranges and lengths). */
+/* Number of enc code units in s[0..len) (used for ranges and lengths);
+ * unlike the column functions it stops at nothing: terminators count too. */
 size_t lsp_units(const char *s, size_t len, lsp_encoding enc);
 
 #endif

@@ -34,7 +34,9 @@ static void set_error(lsp_rpc_error *e, int code, json_t *id, const char *fmt, .
 
 static int parse_failed(const json_error_t *je, lsp_rpc_error *err)
 {
-    if (json_error_code(je) == json_error_out_of_memory) {
+    /* jansson leaves the error untouched (zeroed by us) when it fails to
+     * allocate its lexer: no text also means out of memory. */
+    if (json_error_code(je) == json_error_out_of_memory || je->text[0] == '\0') {
         set_error(err, LSP_ERR_INTERNAL, NULL, "out of memory while parsing");
         return -1;
     }
@@ -162,6 +164,7 @@ int lsp_msg_decode(const char *body, size_t len, lsp_msg *out, lsp_rpc_error *er
     memset(out, 0, sizeof *out);
     memset(err, 0, sizeof *err);
     json_error_t je;
+    memset(&je, 0, sizeof je);
     json_t *root = json_loadb(body != NULL ? body : "", body != NULL ? len : 0,
                               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
                               &je);

@@ -62,8 +62,9 @@ typedef struct {
  * Both are always initialised, so clearing both afterwards is always safe.
  * Rules:
  *  - LSP_ERR_PARSE: not valid UTF-8 JSON, a duplicate object key (the message
- *    could be read two ways), a number out of range, nesting deeper than
- *    jansson's limit (2048);
+ *    could be read two ways), an object key containing U+0000, a number out
+ *    of range (integers must fit int64), nesting deeper than jansson's limit
+ *    (2048). The id is never recovered from such a body;
  *  - LSP_ERR_INVALID_REQUEST: a top-level array (batch) or scalar; "jsonrpc"
  *    missing or not "2.0"; id present but not an integer or string (null only
  *    in error responses; 1.0 is not an integer); "method" not a string or

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "bench.h"
+#include "cli.h"
 #include "sparkd_config.h"
 #include "srv_config.h"
 #include "srv_io.h"
@@ -18,6 +20,10 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  lsp        language server on stdin/stdout (logs to stderr)\n"
+    "  generate   plain generation from a prompt (model checks)\n"
+    "  tokenize   print the token ids of a text\n"
+    "  model info GGUF metadata, tensors, tokenizer, FIM tokens\n"
+    "  bench      benchmarks (JSON to bench/results/)\n"
     "\n"
     "Run `sparkd COMMAND --help` for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -34,7 +40,7 @@ static const char LSP_USAGE[] =
     "  --max-message N    largest accepted message body in bytes (default 67108864)\n"
     "  --model PATH       main model (GGUF)\n"
     "  --draft PATH|none  draft model for speculative decoding\n"
-    "  --device D         cpu | wse[:opts] (default wse)\n"
+    "  --device D         cpu | wse[:opts] (default cpu)\n"
     "  --cache PATH       KV cache file; --no-cache disables it\n"
     "  --threads N        worker threads (0 = all cores)\n"
     "  -n N               max new tokens per completion\n"
@@ -47,50 +53,12 @@ static const char LSP_USAGE[] =
     "workspace/didChangeConfiguration settings (snake_case names, e.g. log_level);\n"
     "an option given here wins over the client's.\n";
 
-/* Parses `--flag VALUE` / `--flag=VALUE` / `-n N` into cfg. Returns 0, or 2
- * after printing a usage error. */
-static int parse_model_flags(srv_config *cfg, int argc, char **argv, const char *usage)
-{
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); exit(0); }
-        if (!strcmp(a, "--no-cache")) { srv_config_set(cfg, "no_cache", "true", NULL, 0); continue; }
-        if (a[0] != '-') { fprintf(stderr, "sparkd: unexpected argument '%s'\n%s", a, usage); return 2; }
-        char name[64];
-        const char *val = NULL;
-        if (!strcmp(a, "-n")) {
-            strcpy(name, "n_predict");
-        } else if (!strncmp(a, "--", 2)) {
-            const char *eq = strchr(a, '=');
-            size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            if (n == 0 || n >= sizeof name) { fprintf(stderr, "sparkd: bad option '%s'\n%s", a, usage); return 2; }
-            memcpy(name, a + 2, n);
-            name[n] = 0;
-            for (char *p = name; *p; p++) if (*p == '-') *p = '_';
-            if (eq) val = eq + 1;
-        } else {
-            fprintf(stderr, "sparkd: unknown option '%s'\n%s", a, usage);
-            return 2;
-        }
-        if (!val) {
-            if (i + 1 >= argc) { fprintf(stderr, "sparkd: option '%s' needs a value\n", a); return 2; }
-            val = argv[++i];
-        }
-        char err[256];
-        if (srv_config_set(cfg, name, val, err, sizeof err)) {
-            fprintf(stderr, "sparkd: %s (option '%s')\nRun `sparkd lsp --help` for the options.\n", err, a);
-            return 2;
-        }
-    }
-    return 0;
-}
-
 static int cmd_lsp(int argc, char **argv)
 {
     srv_config cfg;
     srv_config_defaults(&cfg);
-    int rc = parse_model_flags(&cfg, argc, argv, LSP_USAGE);
-    if (rc) return rc;
+    if (cli_parse(&cfg, argc, argv, LSP_USAGE, NULL, 0, NULL, 0) < 0) return 2;
+    int rc;
     srv_log_level level;
     srv_log_level_parse(cfg.log_level, &level);
     srv_log_set_level(level);
@@ -111,6 +79,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { fputs(USAGE, stdout); return 0; }
     if (!strcmp(cmd, "--version")) { printf("sparkd %s\n", SPARKD_VERSION); return 0; }
     if (!strcmp(cmd, "lsp")) return cmd_lsp(argc - 2, argv + 2);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "model")) return cmd_model(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "sparkd: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

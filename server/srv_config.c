@@ -42,7 +42,7 @@ void srv_config_defaults(srv_config *c)
     memset(c, 0, sizeof *c);
     strcpy(c->log_level, "info");
     c->max_message = (size_t)64 << 20;
-    strcpy(c->device, "wse");
+    strcpy(c->device, "cpu");   /* "wse" once the emulated device lands */
     c->n_predict = 64;
     c->seed = 42;
     c->debounce_ms = 15;
@@ -92,6 +92,8 @@ static int put_string(srv_config *c, const field *f, const char *s, char *err, s
     strcpy((char *)c + f->off, s);
     return 0;
 }
+
+int srv_config_known(const char *name) { return find(name) >= 0; }
 
 int srv_config_set(srv_config *c, const char *name, const char *value, char *err, size_t errlen)
 {

@@ -45,6 +45,9 @@ void srv_config_defaults(srv_config *c);
  * and pins it. Returns 0, or -1 with a reason in err (unknown name, bad value). */
 int srv_config_set(srv_config *c, const char *name, const char *value, char *err, size_t errlen);
 
+/* 1 if name (snake_case) is a configuration field, else 0. */
+int srv_config_known(const char *name);
+
 /* Applies a JSON object of settings from the client. Unknown keys are
  * ignored; a value of the wrong type or out of range leaves the field as it
  * was. Each rejected key is described in warn (one "key: reason; " each,

@@ -17,7 +17,8 @@
 typedef enum { TRACE_OFF, TRACE_MESSAGES, TRACE_VERBOSE } trace_level;
 
 typedef struct {
-    char *uri;
+    char *uri;              /* may hold NUL bytes: compare with uri_len */
+    size_t uri_len;
     char *language;
     int version;
     srv_doc *doc;
@@ -123,34 +124,29 @@ static int get_uint32(json_t *o, const char *what, const char *key, uint32_t *ou
     return 0;
 }
 
-/* Parses an LSP Range into byte offsets of doc (clamped; *clamped set). */
-static int get_range(srv_lsp *s, const srv_doc *doc, json_t *range, size_t *a, size_t *b,
-                     int *clamped, fail *f)
+/* Parses an LSP Range: start <= end, every field a uint32. */
+static int parse_range(json_t *range, uint32_t v[4], fail *f)
 {
+    if (!json_is_object(range)) return failf(f, LSP_ERR_INVALID_PARAMS, "range must be an object");
     json_t *st = member(range, "range", "start", JSON_OBJECT, f);
     json_t *en = st ? member(range, "range", "end", JSON_OBJECT, f) : NULL;
-    uint32_t l0, c0, l1, c1;
-    if (!en || get_uint32(st, "range.start", "line", &l0, f) ||
-        get_uint32(st, "range.start", "character", &c0, f) ||
-        get_uint32(en, "range.end", "line", &l1, f) ||
-        get_uint32(en, "range.end", "character", &c1, f))
+    if (!en || get_uint32(st, "range.start", "line", &v[0], f) ||
+        get_uint32(st, "range.start", "character", &v[1], f) ||
+        get_uint32(en, "range.end", "line", &v[2], f) ||
+        get_uint32(en, "range.end", "character", &v[3], f))
         return -1;
-    if (l1 < l0 || (l1 == l0 && c1 < c0))
+    if (v[2] < v[0] || (v[2] == v[0] && v[3] < v[1]))
         return failf(f, LSP_ERR_INVALID_PARAMS, "range end %u:%u is before its start %u:%u",
-                     l1, c1, l0, c0);
-    int k0 = 0, k1 = 0;
-    *a = srv_doc_offset(doc, s->enc, l0, c0, &k0);
-    *b = srv_doc_offset(doc, s->enc, l1, c1, &k1);
-    *clamped = k0 || k1;
+                     v[2], v[3], v[0], v[1]);
     return 0;
 }
 
 // ---------------------------------------------------------------- documents
 
-static open_doc *find_doc(const srv_lsp *s, const char *uri)
+static open_doc *find_doc(const srv_lsp *s, const char *uri, size_t len)
 {
     for (size_t i = 0; i < s->n_docs; i++)
-        if (!strcmp(s->docs[i].uri, uri)) return &s->docs[i];
+        if (s->docs[i].uri_len == len && !memcmp(s->docs[i].uri, uri, len)) return &s->docs[i];
     return NULL;
 }
 
@@ -173,26 +169,29 @@ static int grow_docs(srv_lsp *s)
     return 0;
 }
 
-static json_t *text_document(json_t *params, const char **uri, fail *f)
+static json_t *text_document(json_t *params, const char **uri, size_t *len, fail *f)
 {
     json_t *td = member(params, "params", "textDocument", JSON_OBJECT, f);
     json_t *u = td ? member(td, "textDocument", "uri", JSON_STRING, f) : NULL;
     if (!u) return NULL;
     *uri = json_string_value(u);
+    *len = json_string_length(u);
     return td;
 }
 
 static int did_open(srv_lsp *s, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
-    json_t *td = text_document(params, &uri, f);
+    size_t ulen;
+    json_t *td = text_document(params, &uri, &ulen, f);
     json_t *lang = td ? member(td, "textDocument", "languageId", JSON_STRING, f) : NULL;
     json_t *ver = lang ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
     json_t *text = ver ? member(td, "textDocument", "text", JSON_STRING, f) : NULL;
     if (!text) return -1;
     srv_doc *doc = srv_doc_new(json_string_value(text), json_string_length(text));
-    char *u = strdup(uri), *l = strdup(json_string_value(lang));
-    open_doc *d = find_doc(s, uri);
+    char *u = malloc(ulen + 1), *l = strdup(json_string_value(lang));
+    if (u) { memcpy(u, uri, ulen); u[ulen] = 0; }
+    open_doc *d = find_doc(s, uri, ulen);
     if (!doc || !u || !l || (!d && grow_docs(s))) {
         srv_doc_free(doc); free(u); free(l);
         return failf(f, LSP_ERR_INTERNAL, "out of memory opening %s", uri);
@@ -203,54 +202,73 @@ static int did_open(srv_lsp *s, json_t *params, json_t **result, fail *f)
     } else {
         d = &s->docs[s->n_docs++];
     }
-    *d = (open_doc){ u, l, (int)json_integer_value(ver), doc };
+    *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc };
     srv_debug("opened %s (%s, %zu bytes, version %d)", uri, l, srv_doc_len(doc), d->version);
     (void)result;
     return 0;
 }
 
-/* Applies one contentChanges entry. */
-static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
+/* Checks one contentChanges entry without applying it. */
+static int check_change(json_t *ch, size_t i, fail *f)
 {
     char what[48];
     snprintf(what, sizeof what, "contentChanges[%zu]", i);
-    json_t *text = member(ch, what, "text", JSON_STRING, f);
-    if (!text) return -1;
+    if (!json_is_object(ch)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s must be an object", what);
+    if (!member(ch, what, "text", JSON_STRING, f)) return -1;
+    json_t *range = json_object_get(ch, "range");
+    uint32_t v[4];
+    if (range && !json_is_object(range))
+        return failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
+    if (range && parse_range(range, v, f)) {
+        char inner[sizeof f->msg];
+        snprintf(inner, sizeof inner, "%s", f->msg);
+        return failf(f, LSP_ERR_INVALID_PARAMS, "%s (in %s)", inner, what);
+    }
+    return 0;
+}
+
+/* Applies one (checked) contentChanges entry. */
+static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
+{
+    json_t *text = json_object_get(ch, "text");
     json_t *range = json_object_get(ch, "range");
     size_t a = 0, b = srv_doc_len(d->doc);
     if (range) {
-        int clamped = 0;
-        if (!json_is_object(range))
-            return failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
-        if (get_range(s, d->doc, range, &a, &b, &clamped, f)) return -1;
-        if (clamped) srv_warn("didChange %s: %s range is past the end of the line or document; clamped",
-                              d->uri, what);
+        uint32_t v[4];
+        int k0 = 0, k1 = 0;
+        parse_range(range, v, f);
+        a = srv_doc_offset(d->doc, s->enc, v[0], v[1], &k0);
+        b = srv_doc_offset(d->doc, s->enc, v[2], v[3], &k1);
+        if (k0 || k1)
+            srv_warn("didChange %s: contentChanges[%zu] range is past the end of the line or document; clamped",
+                     d->uri, i);
     }
     if (srv_doc_replace(d->doc, a, b, json_string_value(text), json_string_length(text)))
-        return failf(f, LSP_ERR_INTERNAL, "out of memory applying %s", what);
+        return failf(f, LSP_ERR_INTERNAL, "out of memory applying contentChanges[%zu]", i);
     return 0;
 }
 
 static int did_change(srv_lsp *s, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
-    json_t *td = text_document(params, &uri, f);
+    size_t ulen;
+    json_t *td = text_document(params, &uri, &ulen, f);
     json_t *ver = td ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
     json_t *changes = ver ? member(params, "params", "contentChanges", JSON_ARRAY, f) : NULL;
     if (!changes) return -1;
-    open_doc *d = find_doc(s, uri);
+    open_doc *d = find_doc(s, uri, ulen);
     if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     json_int_t v = json_integer_value(ver);
     if (v <= d->version)
         srv_warn("didChange %s: version %" JSON_INTEGER_FORMAT " does not increase on %d; applied anyway",
                  uri, v, d->version);
+    /* All or nothing: a list with one malformed entry changes nothing. */
     size_t i;
     json_t *ch;
-    json_array_foreach(changes, i, ch) {
-        if (!json_is_object(ch))
-            return failf(f, LSP_ERR_INVALID_PARAMS, "contentChanges[%zu] must be an object", i);
+    json_array_foreach(changes, i, ch)
+        if (check_change(ch, i, f)) return -1;
+    json_array_foreach(changes, i, ch)
         if (apply_change(s, d, ch, i, f)) return -1;
-    }
     d->version = (int)v;
     (void)result;
     return 0;
@@ -259,8 +277,9 @@ static int did_change(srv_lsp *s, json_t *params, json_t **result, fail *f)
 static int did_close(srv_lsp *s, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
-    if (!text_document(params, &uri, f)) return -1;
-    open_doc *d = find_doc(s, uri);
+    size_t ulen;
+    if (!text_document(params, &uri, &ulen, f)) return -1;
+    open_doc *d = find_doc(s, uri, ulen);
     if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     drop_doc(s, d);
     (void)result;
@@ -270,8 +289,9 @@ static int did_close(srv_lsp *s, json_t *params, json_t **result, fail *f)
 static int did_save(srv_lsp *s, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
-    if (!text_document(params, &uri, f)) return -1;
-    if (!find_doc(s, uri)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    size_t ulen;
+    if (!text_document(params, &uri, &ulen, f)) return -1;
+    if (!find_doc(s, uri, ulen)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     (void)result;
     return 0;
 }
@@ -445,6 +465,10 @@ static void handle_request(srv_lsp *s, lsp_msg *m)
         reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "initialize may only be sent once");
         return;
     }
+    if (!r && !strcmp(m->method, "exit")) {
+        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "'exit' is a notification: it must not carry an id");
+        return;
+    }
     if (!r) {
         char msg[300];
         snprintf(msg, sizeof msg, "unknown method '%.200s'", m->method);
@@ -554,7 +578,7 @@ lsp_encoding srv_lsp_encoding(const srv_lsp *s) { return s->enc; }
 
 const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version)
 {
-    open_doc *d = find_doc(s, uri);
+    open_doc *d = find_doc(s, uri, strlen(uri));
     if (d && version) *version = d->version;
     return d ? d->doc : NULL;
 }

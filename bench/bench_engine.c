@@ -1,0 +1,185 @@
+/* bench_engine.c — `sparkd bench engine`: prefill and decode throughput of the
+ * engine on the cpu device, per weight type and thread count, against the
+ * memory-bandwidth roofline measured in the same run.
+ *
+ * Shapes: the bundled main model's (~12.6 M parameters) and Qwen2.5-0.5B's
+ * (random weights). Decode is memory-bound: its roofline is bandwidth divided
+ * by the bytes one token reads (every weight once, the KV cache so far).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "bench.h"
+#include "dev.h"
+#include "model.h"
+
+static const bench_shape SHAPES[] = {
+    { "main-12m", "qwen2", 384, 6, 6, 2, 1024, 8192, 1 },
+    { "qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 1 },
+};
+static const struct { const char *name; gguf_type type; } TYPES[] = {
+    { "F32", GGUF_F32 }, { "F16", GGUF_F16 }, { "Q8_0", GGUF_Q8_0 }, { "Q4_0", GGUF_Q4_0 },
+};
+
+static const char USAGE[] =
+    "usage: sparkd bench engine [--out DIR] [--shape main-12m|qwen2.5-0.5b|all]\n"
+    "                           [--prefill N] [--decode N]\n"
+    "\n"
+    "Prefill and decode tokens/s per weight type (F32, F16, Q8_0, Q4_0) on 1 and\n"
+    "2 threads, with the memory-bandwidth roofline measured in the same run.\n"
+    "Writes DIR/engine.json (default bench/results/).\n";
+
+typedef struct { double prefill_tok_s, decode_tok_s; int ok; } run_result;
+
+static run_result run_one(const char *path, int threads, int n_prefill, int n_decode)
+{
+    run_result r = { 0, 0, 0 };
+    char spec[32], err[512];
+    snprintf(spec, sizeof spec, "cpu:threads=%d", threads);
+    dev_device *d = dev_open(spec, err, sizeof err);
+    eng_model *m = d ? eng_model_load(path, d, err, sizeof err) : NULL;
+    eng_ctx *c = m ? eng_ctx_new(m, n_prefill + n_decode + 8, n_prefill, err, sizeof err) : NULL;
+    if (!c) { fprintf(stderr, "bench: %s\n", err); goto out; }
+    int V = eng_model_hparams(m)->n_vocab;
+    float *logits = malloc((size_t)V * sizeof *logits);
+    int32_t *toks = malloc((size_t)n_prefill * sizeof *toks);
+    for (int i = 0; i < n_prefill; i++) toks[i] = (i * 37 + 11) % 256;
+    /* warm-up: page the weights in */
+    eng_forward(c, toks, 4, logits, 0);
+    eng_ctx_truncate(c, 0);
+    double t0 = bench_now_ms();
+    int ok = eng_forward(c, toks, n_prefill, logits, 0) == 0;
+    double t1 = bench_now_ms();
+    for (int i = 0; ok && i < n_decode; i++) {
+        int32_t t = (int32_t)(i * 13 % 256);
+        ok = eng_forward(c, &t, 1, logits, 0) == 0;
+    }
+    double t2 = bench_now_ms();
+    if (ok) {
+        r.prefill_tok_s = n_prefill / ((t1 - t0) / 1e3);
+        r.decode_tok_s = n_decode / ((t2 - t1) / 1e3);
+        r.ok = 1;
+    } else {
+        fprintf(stderr, "bench: forward failed: %s\n", eng_ctx_error(c));
+    }
+    free(logits);
+    free(toks);
+out:
+    eng_ctx_free(c);
+    eng_model_free(m);
+    dev_close(d);
+    return r;
+}
+
+/* Bytes one decode step reads at context length pos. */
+static double bytes_per_token(const char *path, int pos)
+{
+    char err[512];
+    dev_device *d = dev_open("cpu:threads=1", err, sizeof err);
+    eng_model *m = d ? eng_model_load(path, d, err, sizeof err) : NULL;
+    double b = 0;
+    if (m) {
+        const eng_hparams *hp = eng_model_hparams(m);
+        b = (double)eng_model_weight_bytes(m);
+        if (!hp->tied_output) {   /* only one row of the embedding table is read */
+            const gguf_tensor *t = gguf_find_tensor(eng_model_gguf(m), "token_embd.weight");
+            b -= (double)t->nbytes * (1.0 - 1.0 / hp->n_vocab);
+        }
+        b += 2.0 * hp->n_layers * pos * hp->n_kv_heads * hp->head_dim * sizeof(float);
+    }
+    eng_model_free(m);
+    dev_close(d);
+    return b;
+}
+
+int bench_engine(int argc, char **argv)
+{
+    const char *out = "bench/results", *shape = "all";
+    int n_prefill = 128, n_decode = 32;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
+        if (i + 1 >= argc) { fprintf(stderr, "sparkd bench engine: '%s' needs a value\n%s", argv[i], USAGE); return 2; }
+        if (!strcmp(argv[i], "--out")) out = argv[++i];
+        else if (!strcmp(argv[i], "--shape")) shape = argv[++i];
+        else if (!strcmp(argv[i], "--prefill")) n_prefill = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--decode")) n_decode = atoi(argv[++i]);
+        else { fprintf(stderr, "sparkd bench engine: unknown option '%s'\n%s", argv[i], USAGE); return 2; }
+    }
+    if (n_prefill < 8 || n_decode < 1) { fprintf(stderr, "sparkd bench engine: --prefill >= 8, --decode >= 1\n"); return 2; }
+
+    json_t *root = json_object(), *runs = json_array(), *bw = json_object();
+    json_object_set_new(root, "bench", json_string("engine"));
+    json_object_set_new(root, "device", json_string("cpu"));
+    json_object_set_new(root, "prefill_tokens", json_integer(n_prefill));
+    json_object_set_new(root, "decode_tokens", json_integer(n_decode));
+    double bandwidth[3] = { 0, 0, 0 };
+    for (int th = 1; th <= 2; th++) {
+        char spec[32], err[256];
+        snprintf(spec, sizeof spec, "cpu:threads=%d", th);
+        dev_device *d = dev_open(spec, err, sizeof err);
+        if (d) {
+            dev_info info;
+            dev_get_info(d, &info);
+            json_object_set_new(root, "simd", json_string(info.simd));
+            bandwidth[th] = dev_probe_bandwidth(d, (size_t)512 << 20);
+        }
+        dev_close(d);
+        char k[32];
+        snprintf(k, sizeof k, "threads_%d_gb_s", th);
+        json_object_set_new(bw, k, json_real(bandwidth[th]));
+    }
+    json_object_set_new(root, "memory_bandwidth", bw);
+    printf("memory read bandwidth: %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n\n", bandwidth[1], bandwidth[2]);
+    printf("%-13s %-5s %3s %9s %10s %10s %10s %9s %9s\n", "shape", "type", "thr", "weights", "prefill",
+           "decode", "roofline", "dec/roof", "pre/dec");
+
+    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++) {
+        if (strcmp(shape, "all") && strcmp(shape, SHAPES[s].name)) continue;
+        for (size_t t = 0; t < sizeof TYPES / sizeof *TYPES; t++) {
+            char path[256], err[512];
+            snprintf(path, sizeof path, "/tmp/sparkd-bench-%d-%s-%s.gguf", (int)getpid(), SHAPES[s].name, TYPES[t].name);
+            if (bench_write_model(path, &SHAPES[s], TYPES[t].type, 7, err, sizeof err)) {
+                fprintf(stderr, "bench: %s\n", err);
+                continue;
+            }
+            double bpt = bytes_per_token(path, n_prefill + n_decode / 2);
+            for (int th = 1; th <= 2; th++) {
+                run_result r = run_one(path, th, n_prefill, n_decode);
+                if (!r.ok) continue;
+                double roof = bandwidth[th] * 1e9 / bpt;
+                printf("%-13s %-5s %3d %7.1fMB %6.0ftok/s %6.1ftok/s %6.1ftok/s %8.0f%% %8.1fx\n",
+                       SHAPES[s].name, TYPES[t].name, th, bpt / 1e6, r.prefill_tok_s, r.decode_tok_s, roof,
+                       100 * r.decode_tok_s / roof, r.prefill_tok_s / r.decode_tok_s);
+                fflush(stdout);
+                json_array_append_new(runs, json_pack("{s:s,s:s,s:i,s:f,s:f,s:f,s:f,s:f,s:f}",
+                    "shape", SHAPES[s].name, "type", TYPES[t].name, "threads", th,
+                    "bytes_per_token_mb", bpt / 1e6, "prefill_tok_s", r.prefill_tok_s,
+                    "decode_tok_s", r.decode_tok_s, "roofline_decode_tok_s", roof,
+                    "decode_vs_roofline", r.decode_tok_s / roof,
+                    "prefill_vs_decode", r.prefill_tok_s / r.decode_tok_s));
+            }
+            unlink(path);
+        }
+    }
+    json_object_set_new(root, "runs", runs);
+    int rc = bench_save(out, "engine", root);
+    json_decref(root);
+    return rc ? 1 : 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const char BUSAGE[] =
+        "usage: sparkd bench NAME [OPTIONS]\n"
+        "\n"
+        "benchmarks (each writes bench/results/NAME.json and prints a table):\n"
+        "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n";
+    if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
+        fputs(BUSAGE, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
+    fprintf(stderr, "sparkd bench: unknown benchmark '%s'\n%s", argv[0], BUSAGE);
+    return 2;
+}

@@ -1,0 +1,301 @@
+/* spec.c — speculative decoding; see spec.h for the contract. */
+#include "spec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DRAFT_MODEL = 0, DRAFT_LOOKUP = 1, DRAFT_NONE = 2 };
+
+struct eng_spec {
+    eng_ctx *main, *draft;
+    eng_spec_params p;
+    int V;                      /* vocabulary size (logit row length) */
+    int32_t *seq;               /* the whole sequence; seq[len-1] is pending */
+    int len, cap;
+    const int32_t *lookup;      /* extra prompt-lookup tokens (borrowed) */
+    int n_lookup;
+    int k[2];                   /* current draft length per drafter */
+    double acc[2];              /* acceptance rate per drafter (moving average) */
+    int last_n;                 /* tokens produced by the last step */
+    eng_sampler *last_smp;
+    int32_t *drafts;            /* (max_draft) */
+    float *rows;                /* (max_draft+1, V) main logits of a step */
+    float *dlogits;             /* (V) draft-model logits */
+    float *q;                   /* (max_draft, V) draft distributions (sampling) */
+    float *pv;                  /* (V) main distribution / residual */
+    eng_spec_stats st;
+    char err[256];
+};
+
+static int fail(eng_spec *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(eng_spec *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void eng_spec_params_init(eng_spec_params *p)
+{
+    *p = (eng_spec_params){ .max_draft = 8, .min_draft = 1, .use_draft_model = 1, .use_lookup = 1,
+                            .lookup_min = 2, .lookup_max = 4 };
+}
+
+eng_spec *eng_spec_new(eng_ctx *main, eng_ctx *draft, const eng_spec_params *p, char *err, size_t errlen)
+{
+    if (p->max_draft < 1 || p->max_draft > 32 || p->min_draft < 1 || p->min_draft > p->max_draft ||
+        p->lookup_min < 1 || p->lookup_max < p->lookup_min) {
+        snprintf(err, errlen, "speculative params out of range (1 <= min_draft <= max_draft <= 32, "
+                 "1 <= lookup_min <= lookup_max)");
+        return NULL;
+    }
+    const eng_hparams *hm = eng_model_hparams(eng_ctx_model(main));
+    if (draft && eng_model_hparams(eng_ctx_model(draft))->n_vocab != hm->n_vocab) {
+        snprintf(err, errlen, "draft model vocabulary (%d) differs from the main model's (%d)",
+                 eng_model_hparams(eng_ctx_model(draft))->n_vocab, hm->n_vocab);
+        return NULL;
+    }
+    eng_spec *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
+    s->main = main;
+    s->draft = p->use_draft_model ? draft : NULL;
+    s->p = *p;
+    s->V = hm->n_vocab;
+    size_t K = (size_t)p->max_draft, V = (size_t)s->V;
+    s->drafts = malloc(K * sizeof *s->drafts);
+    s->rows = malloc((K + 1) * V * sizeof *s->rows);
+    s->dlogits = malloc(V * sizeof *s->dlogits);
+    s->q = malloc(K * V * sizeof *s->q);
+    s->pv = malloc(V * sizeof *s->pv);
+    if (!s->drafts || !s->rows || !s->dlogits || !s->q || !s->pv) {
+        snprintf(err, errlen, "out of memory");
+        eng_spec_free(s);
+        return NULL;
+    }
+    s->k[0] = s->k[1] = p->max_draft < 4 ? p->max_draft : 4;
+    s->acc[0] = s->acc[1] = 0.5;
+    return s;
+}
+
+void eng_spec_free(eng_spec *s)
+{
+    if (!s) return;
+    free(s->seq); free(s->drafts); free(s->rows); free(s->dlogits); free(s->q); free(s->pv);
+    free(s);
+}
+
+const eng_spec_stats *eng_spec_get_stats(const eng_spec *s) { return &s->st; }
+const char *eng_spec_error(const eng_spec *s) { return s->err; }
+int eng_spec_current_k(const eng_spec *s) { return s->k[s->acc[1] >= s->acc[0] ? 1 : 0]; }
+
+static int reserve(eng_spec *s, int n)
+{
+    if (n <= s->cap) return 0;
+    int cap = s->cap ? s->cap : 256;
+    while (cap < n) cap *= 2;
+    int32_t *v = realloc(s->seq, (size_t)cap * sizeof *v);
+    if (!v) return fail(s, "out of memory");
+    s->seq = v;
+    s->cap = cap;
+    return 0;
+}
+
+/* Brings ctx to hold the KV of seq[0..upto), evaluating what it lacks. */
+static int catch_up(eng_spec *s, eng_ctx *c, int upto, float *logits)
+{
+    if (eng_ctx_pos(c) > upto) eng_ctx_truncate(c, upto);
+    int have = eng_ctx_pos(c);
+    if (have == upto) return 0;
+    if (eng_forward(c, s->seq + have, upto - have, logits, 0))
+        return fail(s, "%s", eng_ctx_error(c));
+    return 0;
+}
+
+int eng_spec_begin(eng_spec *s, const int32_t *prompt, int n, int keep,
+                   const int32_t *lookup, int n_lookup)
+{
+    s->err[0] = 0;
+    if (n < 1) return fail(s, "empty prompt");
+    if (reserve(s, n + 64)) return -1;
+    memcpy(s->seq, prompt, (size_t)n * sizeof *prompt);
+    s->len = n;
+    s->lookup = lookup;
+    s->n_lookup = lookup ? n_lookup : 0;
+    s->last_n = 0;
+    if (keep > n - 1) keep = n - 1;
+    if (keep < 0) keep = 0;
+    eng_ctx_truncate(s->main, keep);
+    if (s->draft) eng_ctx_truncate(s->draft, keep);
+    if (catch_up(s, s->main, n - 1, NULL)) return -1;
+    if (s->draft && catch_up(s, s->draft, n - 1, NULL)) return -1;
+    return 0;
+}
+
+/* Prompt lookup: the tokens that followed the most recent earlier occurrence
+ * of the sequence's last n tokens (n from lookup_max down). */
+static int draft_lookup(eng_spec *s, int k)
+{
+    for (int n = s->p.lookup_max; n >= s->p.lookup_min; n--) {
+        if (s->len < n + 1) continue;
+        const int32_t *key = s->seq + s->len - n;
+        /* the sequence itself, most recent first (excluding the key itself) */
+        for (int j = s->len - n - 1; j >= 0; j--) {
+            if (memcmp(s->seq + j, key, (size_t)n * sizeof *key)) continue;
+            int m = s->len - (j + n);
+            if (m > k) m = k;
+            memcpy(s->drafts, s->seq + j + n, (size_t)m * sizeof *key);
+            return m;
+        }
+        for (int j = s->n_lookup - n - 1; j >= 0; j--) {
+            if (memcmp(s->lookup + j, key, (size_t)n * sizeof *key)) continue;
+            int m = s->n_lookup - (j + n);
+            if (m > k) m = k;
+            memcpy(s->drafts, s->lookup + j + n, (size_t)m * sizeof *key);
+            return m;
+        }
+    }
+    return 0;
+}
+
+/* Draft model: k tokens, greedy or sampled from its distribution q. */
+static int draft_model(eng_spec *s, eng_sampler *smp, int greedy, int k)
+{
+    if (catch_up(s, s->draft, s->len, s->dlogits)) return -1;   /* feeds the pending token */
+    s->st.draft_forwards++;
+    for (int i = 0; i < k; i++) {
+        int32_t t;
+        if (greedy) {
+            t = eng_sampler_sample(smp, s->dlogits, (size_t)s->V, NULL);
+        } else {
+            float *q = s->q + (size_t)i * s->V;
+            if (eng_sampler_probs(smp, s->dlogits, (size_t)s->V, q) < 0) return fail(s, "sampler failed");
+            t = eng_sampler_sample_probs(smp, q, (size_t)s->V);
+        }
+        if (t < 0) return fail(s, "sampler failed on the draft");
+        s->drafts[i] = t;
+        if (i + 1 < k) {
+            if (eng_forward(s->draft, &t, 1, s->dlogits, 0)) return fail(s, "%s", eng_ctx_error(s->draft));
+            s->st.draft_forwards++;
+        }
+    }
+    return k;
+}
+
+/* Verifies drafts[0..k) against the main rows; writes the produced tokens
+ * (accepted drafts + one more) to out and returns how many drafts held. */
+static int verify(eng_spec *s, eng_sampler *smp, int greedy, int k, int who, int32_t *out, int *n_out)
+{
+    int a = 0;
+    for (;; a++) {
+        const float *row = s->rows + (size_t)a * s->V;
+        int32_t t;
+        if (greedy || a == k) {
+            t = eng_sampler_sample(smp, row, (size_t)s->V, NULL);
+            if (t < 0) return fail(s, "sampler failed");
+            eng_sampler_accept(smp, t);
+            out[a] = t;
+            if (a < k && t == s->drafts[a]) continue;
+            *n_out = a + 1;
+            return a;
+        }
+        /* Rejection sampling: accept x with min(1, p(x)/q(x)). */
+        int32_t x = s->drafts[a];
+        if (eng_sampler_probs(smp, row, (size_t)s->V, s->pv) < 0) return fail(s, "sampler failed");
+        const float *q = who == DRAFT_MODEL ? s->q + (size_t)a * s->V : NULL;
+        double qx = q ? q[x] : 1.0, px = s->pv[x];
+        if (qx > 0 && eng_sampler_uniform(smp) * qx < px) {
+            eng_sampler_accept(smp, x);
+            out[a] = x;
+            continue;
+        }
+        /* Rejected: resample from norm(max(0, p - q)). */
+        if (q) for (int i = 0; i < s->V; i++) s->pv[i] = s->pv[i] > q[i] ? s->pv[i] - q[i] : 0;
+        else s->pv[x] = 0;
+        t = eng_sampler_sample_probs(smp, s->pv, (size_t)s->V);
+        if (t < 0) return fail(s, "sampler failed on the residual");
+        eng_sampler_accept(smp, t);
+        out[a] = t;
+        *n_out = a + 1;
+        return a;
+    }
+}
+
+static void adapt(eng_spec *s, int who, int k, int a)
+{
+    s->st.drafted[who] += (uint64_t)k;
+    s->st.accepted[who] += (uint64_t)a;
+    s->acc[who] = 0.7 * s->acc[who] + 0.3 * ((double)a / k);
+    int nk = a == k ? k + 2 : (k + a + 1) / 2;
+    if (nk > s->p.max_draft) nk = s->p.max_draft;
+    if (nk < s->p.min_draft) nk = s->p.min_draft;
+    s->k[who] = nk;
+}
+
+int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
+{
+    s->err[0] = 0;
+    if (s->len < 1) return fail(s, "eng_spec_begin was not called");
+    if (cap < s->p.max_draft + 1) return fail(s, "output buffer smaller than max_draft + 1");
+    int greedy = eng_sampler_get_params(smp)->temperature <= 0;
+    int room = eng_ctx_n_ctx(s->main) - s->len;         /* positions left for pending + drafts */
+    if (room < 1) return fail(s, "context full (%d tokens)", eng_ctx_n_ctx(s->main));
+
+    int who = DRAFT_NONE, k = 0;
+    if (s->p.use_lookup) {
+        int want = s->k[DRAFT_LOOKUP] < room - 1 ? s->k[DRAFT_LOOKUP] : room - 1;
+        if (want > 0 && (k = draft_lookup(s, want)) > 0 &&
+            (!s->draft || s->acc[DRAFT_LOOKUP] >= s->acc[DRAFT_MODEL] - 0.1))
+            who = DRAFT_LOOKUP;
+        else
+            k = 0;
+    }
+    if (who == DRAFT_NONE && s->draft) {
+        int want = s->k[DRAFT_MODEL];
+        int droom = eng_ctx_n_ctx(s->draft) - s->len;
+        if (want > room - 1) want = room - 1;
+        if (want > droom) want = droom;
+        if (want > 0) {
+            if ((k = draft_model(s, smp, greedy, want)) < 0) return -1;
+            who = DRAFT_MODEL;
+        }
+    }
+
+    /* Verify: the pending token and the drafts in one batch. */
+    int base = s->len - 1;
+    int32_t batch[33];
+    batch[0] = s->seq[base];
+    memcpy(batch + 1, s->drafts, (size_t)k * sizeof *batch);
+    if (eng_forward(s->main, batch, k + 1, s->rows, 1)) return fail(s, "%s", eng_ctx_error(s->main));
+    s->st.steps++;
+    int n_out = 0;
+    int a = verify(s, smp, greedy, k, who, out, &n_out);
+    if (a < 0) return -1;
+    if (who != DRAFT_NONE) adapt(s, who, k, a);
+
+    if (reserve(s, s->len + n_out + 1)) return -1;
+    memcpy(s->seq + s->len, out, (size_t)n_out * sizeof *out);
+    s->len += n_out;
+    eng_ctx_truncate(s->main, s->len - 1);          /* KV rollback to what was accepted */
+    if (s->draft) eng_ctx_truncate(s->draft, s->len - 1);
+    s->st.tokens += (uint64_t)n_out;
+    s->last_n = n_out;
+    s->last_smp = smp;
+    return n_out;
+}
+
+void eng_spec_keep(eng_spec *s, int n)
+{
+    if (n < 0) n = 0;
+    if (n >= s->last_n) return;
+    int drop = s->last_n - n;
+    s->len -= drop;
+    s->st.tokens -= (uint64_t)drop;
+    eng_ctx_truncate(s->main, s->len - 1);
+    if (s->draft) eng_ctx_truncate(s->draft, s->len - 1);
+    if (s->last_smp) eng_sampler_rewind(s->last_smp, (size_t)drop);
+    s->last_n = n;
+}

@@ -1,0 +1,77 @@
+/* spec.h — speculative decoding: drafters propose, the main model verifies
+ * k tokens in one batched forward, the output is the main model's own.
+ *
+ * Drafters: the draft model (its own eng_ctx) and prompt lookup (n-gram
+ * matches in the sequence so far and in extra lookup text: code repeats its
+ * identifiers and lines). Each step uses the drafter that is currently
+ * winning (n-gram when it has a match of >= 2 tokens and its measured
+ * acceptance is not worse; else the draft model).
+ *
+ * Exactness: with a greedy sampler the output is token for token what the
+ * main model alone produces (ties broken to the lowest id on both paths).
+ * With temperature, drafts are accepted with probability min(1, p/q) and a
+ * rejection resamples from norm(max(0, p - q)) (Leviathan et al. 2023; Chen
+ * et al. 2023), so the output distribution is the main model's; a lookup
+ * draft is a point mass (q = 1 on its token).
+ *
+ * Positions: the main and draft contexts hold the KV of every token of the
+ * sequence but the last ("pending") one; a step feeds the pending token plus
+ * the k drafts and truncates back to what was accepted (KV rollback).
+ */
+#ifndef SPARKD_ENG_SPEC_H
+#define SPARKD_ENG_SPEC_H
+
+#include <stdint.h>
+#include "model.h"
+#include "sampler.h"
+
+typedef struct {
+    int max_draft;          /* upper bound on k (1..32; default 8) */
+    int min_draft;          /* lower bound on k (default 1) */
+    int use_draft_model;    /* default 1 (when a draft context is given) */
+    int use_lookup;         /* default 1 */
+    int lookup_min, lookup_max;  /* n-gram sizes tried, longest first (2, 4) */
+} eng_spec_params;
+
+typedef struct {
+    uint64_t steps;             /* main-model verification forwards */
+    uint64_t tokens;            /* tokens produced */
+    uint64_t drafted[2];        /* per drafter: [0] draft model, [1] lookup */
+    uint64_t accepted[2];
+    uint64_t draft_forwards;    /* single-token draft-model forwards */
+} eng_spec_stats;
+
+typedef struct eng_spec eng_spec;
+
+void eng_spec_params_init(eng_spec_params *p);
+
+/* main and draft (may be NULL) are borrowed, must use models with the same
+ * vocabulary, and must outlive the decoder. NULL on bad params / OOM. */
+eng_spec *eng_spec_new(eng_ctx *main, eng_ctx *draft, const eng_spec_params *p,
+                       char *err, size_t errlen);
+void eng_spec_free(eng_spec *s);
+
+/* Starts a sequence: evaluates prompt[0..n-1) in both contexts (reusing the
+ * KV they already hold for a common prefix: pass keep = the number of
+ * leading prompt tokens whose KV is valid in both, e.g. from a cache) and
+ * keeps prompt[n-1] pending. lookup (may be NULL) are extra tokens for
+ * prompt lookup, borrowed until the next begin. Returns 0 or -1 (error()). */
+int eng_spec_begin(eng_spec *s, const int32_t *prompt, int n, int keep,
+                   const int32_t *lookup, int n_lookup);
+
+/* One step: drafts, verifies, appends 1..k+1 tokens to out (cap >= max_draft
+ * + 1). Returns the count, or -1 on error. Generation never stops by itself
+ * (the caller checks end-of-text and its own stop rules on what comes out).
+ * smp supplies temperature and randomness; its history is advanced by every
+ * produced token. */
+int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap);
+
+/* Cancels what the last step produced beyond the first n tokens (a stop
+ * rule fired inside it): the contexts and the sequence forget the rest. */
+void eng_spec_keep(eng_spec *s, int n_of_last_step);
+
+const eng_spec_stats *eng_spec_get_stats(const eng_spec *s);
+int eng_spec_current_k(const eng_spec *s);
+const char *eng_spec_error(const eng_spec *s);
+
+#endif
