@@ -16,19 +16,26 @@
  *   PLAIN      [BOS] [ctx] P                           continuation, for models without FIM
  * Why suffix first: while the user types at the cursor, only the end of P changes. In PSM the
  * suffix comes after P, so its KV must be recomputed on every keystroke; in both SPM forms S
- * and all of P up to the cursor are a stable prefix of the sequence, so a keystroke costs a few
- * tokens of prefill. SPM is the form the engine's ARCHITECTURE calls for: each marker still
- * introduces the text it introduces in PSM and <mid> still follows P, so it is the suffix-first
- * form a model trained with llama.cpp-style prompts (and, to a degree, a PSM-only one) handles.
- * SPM_PAPER is the form CodeLlama and the FIM paper trained; there the middle continues P
- * directly, so text typed into a shown suggestion is already in the KV cache. Use the form
- * the model was trained on; PSM when unsure.
+ * and all of P up to the cursor are a stable start of the sequence, so a keystroke costs a
+ * few tokens of prefill.
+ * Which suffix-first form: ENG_FIM_SPM is llama.cpp's (--spm-infill): each marker introduces
+ * the same text as in PSM and <mid> still follows P directly, so it is the suffix-first form
+ * closest to what a PSM-trained model has seen. ENG_FIM_SPM_PAPER is "SPM variant 2" of the
+ * FIM paper, the one StarCoder (bigcode's Megatron FIM code, half of its FIM samples) and
+ * CodeLlama (suffix-first infilling) were trained on; there the middle continues P with no
+ * marker in between, so text typed into a shown suggestion is already in the KV cache. Use
+ * the form the model was trained on: SPM_PAPER for StarCoder(2) and CodeLlama, PSM for
+ * Qwen2.5-Coder and DeepSeek-Coder (their reports describe PSM only), PSM when unsure.
  *
  * Repository context [ctx] (models with a file separator, Qwen's repo-level layout):
  *   <repo_name>name\n <file_sep>path\ntext\n ... <file_sep>current_path\n
  * then the FIM part. For models without <file_sep> the files can be given as plain text, each
  * after a comment line ("// path\n", with the comment marker the caller names), else they are
  * left out.
+ *
+ * SentencePiece (CodeLlama): P is encoded with the tokenizer's leading dummy space, as
+ * CodeLlama's reference does; S and context text drop it when it is a token of its own.
+ * eng_tok_encode has no switch to skip it, so a dummy merged into S's first word stays.
  *
  * Budgets (in tokens, measured by tokenizing): the prefix keeps its end (what is nearest the
  * cursor), the suffix and every context file keep their beginning; cuts fall at line

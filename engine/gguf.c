@@ -30,7 +30,7 @@
 // ---- types ----------------------------------------------------------------
 
 typedef struct {
-    char *key;            /* NUL-terminated copy */
+    const char *key;      /* NUL-terminated copy (owned; first member, see name_of) */
     uint32_t type;        /* gguf_val_type */
     uint32_t arr_type;    /* element type if type == ARR */
     uint64_t n;           /* array length (1 for scalars) */
@@ -49,8 +49,8 @@ struct gguf_ctx {
     int64_t n_kv, cap_kv;
     gguf_tensor *t;
     int64_t n_t, cap_t;
-    const kv_entry **kv_sorted;   /* by key */
-    const gguf_tensor **t_sorted; /* by name */
+    const void **kv_sorted;       /* kv_entry *, by key */
+    const void **t_sorted;        /* gguf_tensor *, by name */
     bool have_id;
     char id[33];
     char *err;                    /* parse-time only */
@@ -146,7 +146,12 @@ static bool rd_str(cursor *c, size_t *off, uint64_t *len)
     return true;
 }
 
-static uint64_t ld_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint64_t ld_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
 static char *dup_bytes(const uint8_t *p, size_t n)
 {
@@ -301,18 +306,18 @@ static int64_t find_name(const void *const *sorted, int64_t n, const char *name)
 
 static int cmp_tensor_off(const void *a, const void *b)
 {
-    uint64_t x = (*(const gguf_tensor *const *)a)->offset, y = (*(const gguf_tensor *const *)b)->offset;
-    return x < y ? -1 : x > y;
+    const gguf_tensor *ta = *(const void *const *)a, *tb = *(const void *const *)b;
+    return ta->offset < tb->offset ? -1 : ta->offset > tb->offset;
 }
 
 static int index_kv(gguf_ctx *ctx)
 {
-    ctx->kv_sorted = malloc((size_t)(ctx->n_kv ? ctx->n_kv : 1) * sizeof(*ctx->kv_sorted));
+    ctx->kv_sorted = malloc((size_t)(ctx->n_kv ? ctx->n_kv : 1) * sizeof(void *));
     if (!ctx->kv_sorted)
         return fail(ctx, "out of memory");
     for (int64_t i = 0; i < ctx->n_kv; i++)
         ctx->kv_sorted[i] = &ctx->kv[i];
-    const char *dup = sort_by_name((const void **)ctx->kv_sorted, ctx->n_kv);
+    const char *dup = sort_by_name(ctx->kv_sorted, ctx->n_kv);
     if (dup)
         return fail(ctx, "duplicate metadata key '%s'", dup);
 
@@ -410,7 +415,7 @@ static int place_tensors(gguf_ctx *ctx)
         t->data = ctx->base + ctx->data_off + t->offset;
     }
     size_t n = (size_t)(ctx->n_t ? ctx->n_t : 1);
-    ctx->t_sorted = malloc(n * sizeof(*ctx->t_sorted));
+    ctx->t_sorted = malloc(n * sizeof(void *));
     if (!ctx->t_sorted)
         return fail(ctx, "out of memory");
     for (int64_t i = 0; i < ctx->n_t; i++)
@@ -422,7 +427,7 @@ static int place_tensors(gguf_ctx *ctx)
         if (b->offset - a->offset < a->nbytes)
             return fail(ctx, "tensors '%s' and '%s' overlap", a->name, b->name);
     }
-    const char *dup = sort_by_name((const void **)ctx->t_sorted, ctx->n_t);
+    const char *dup = sort_by_name(ctx->t_sorted, ctx->n_t);
     return dup ? fail(ctx, "duplicate tensor name '%s'", dup) : 0;
 }
 
@@ -534,7 +539,7 @@ void gguf_close(gguf_ctx *ctx)
     if (!ctx)
         return;
     for (int64_t i = 0; i < ctx->n_kv; i++) {
-        free(ctx->kv[i].key);
+        free((char *)ctx->kv[i].key);
         free(ctx->kv[i].str_off);
     }
     for (int64_t i = 0; i < ctx->n_t; i++)
@@ -560,7 +565,10 @@ const void *gguf_base(const gguf_ctx *ctx) { return ctx->base; }
 
 int64_t gguf_n_kv(const gguf_ctx *ctx) { return ctx->n_kv; }
 
-static const kv_entry *kv_at(const gguf_ctx *ctx, int64_t i) { return i >= 0 && i < ctx->n_kv ? &ctx->kv[i] : NULL; }
+static const kv_entry *kv_at(const gguf_ctx *ctx, int64_t i)
+{
+    return i >= 0 && i < ctx->n_kv ? &ctx->kv[i] : NULL;
+}
 
 const char *gguf_key(const gguf_ctx *ctx, int64_t i) { return kv_at(ctx, i) ? ctx->kv[i].key : NULL; }
 
@@ -571,8 +579,8 @@ gguf_val_type gguf_kv_type(const gguf_ctx *ctx, int64_t i)
 
 int64_t gguf_find_key(const gguf_ctx *ctx, const char *key)
 {
-    int64_t i = find_name((const void *const *)ctx->kv_sorted, ctx->n_kv, key);
-    return i < 0 ? -1 : ctx->kv_sorted[i] - ctx->kv;
+    int64_t i = find_name(ctx->kv_sorted, ctx->n_kv, key);
+    return i < 0 ? -1 : (const kv_entry *)ctx->kv_sorted[i] - ctx->kv;
 }
 
 static int lookup(const gguf_ctx *ctx, const char *key, uint32_t type, const kv_entry **out)
@@ -761,11 +769,14 @@ int gguf_arr_get_float(const gguf_ctx *ctx, int64_t i, uint64_t j, double *out)
 
 int64_t gguf_n_tensors(const gguf_ctx *ctx) { return ctx->n_t; }
 
-const gguf_tensor *gguf_tensor_at(const gguf_ctx *ctx, int64_t i) { return i >= 0 && i < ctx->n_t ? &ctx->t[i] : NULL; }
+const gguf_tensor *gguf_tensor_at(const gguf_ctx *ctx, int64_t i)
+{
+    return i >= 0 && i < ctx->n_t ? &ctx->t[i] : NULL;
+}
 
 const gguf_tensor *gguf_find_tensor(const gguf_ctx *ctx, const char *name)
 {
-    int64_t i = find_name((const void *const *)ctx->t_sorted, ctx->n_t, name);
+    int64_t i = find_name(ctx->t_sorted, ctx->n_t, name);
     return i < 0 ? NULL : ctx->t_sorted[i];
 }
 

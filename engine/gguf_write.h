@@ -108,10 +108,12 @@ int gguf_writer_write_mem(const gguf_writer *w, void **out, size_t *len);
 uint16_t gguf_fp32_to_fp16(float f);
 uint16_t gguf_fp32_to_bf16(float f);
 /* Converts n floats (n a multiple of the block size) to type F32, F16, BF16,
- * Q8_0 or Q4_0 as ggml's reference quantizers do. Q8_0: d = max|x|/127,
- * q = round(x/d). Q4_0: d = -m/8 where m is the element of largest magnitude,
- * q = clamp(trunc(x/d + 8.5), 0, 15). Returns bytes written to dst, or 0 for
- * another type or a partial block. */
+ * Q8_0 or Q4_0 as ggml's reference quantizers do, per block of 32 in float
+ * arithmetic: Q8_0: d = max|x|/127, q = roundf(x * (1/d)) (half away from 0).
+ * Q4_0: d = m/-8 where m is the first element of largest magnitude,
+ * q = min(15, (int)(x * (1/d) + 8.5)). d is stored as F16 (round to nearest
+ * even). tools/gguf.py produces byte-identical output. Returns bytes written
+ * to dst, or 0 for another type or a partial block. */
 size_t gguf_quantize(gguf_type type, const float *src, void *dst, int64_t n);
 
 #endif

@@ -513,7 +513,8 @@ static size_t select_and_weigh(eng_sampler *s, size_t n, double *total)
     float inv_t = 1.0f / p->temperature;
     double sum = 0;
     for (size_t i = 0; i < nc; i++) {
-        float wt = expf((s->cand[i].logit - mx) * inv_t);
+        float d = s->cand[i].logit - mx;  /* d == 0 kept apart: a tiny T makes inv_t inf */
+        float wt = d == 0 ? 1.0f : expf(d * inv_t);
         s->cand[i].logit = wt;
         sum += wt;
     }

@@ -89,6 +89,12 @@ void eng_spec_free(eng_spec *s)
 }
 
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s) { return &s->st; }
+
+const int32_t *eng_spec_tokens(const eng_spec *s, int *n)
+{
+    *n = s->len;
+    return s->seq;
+}
 const char *eng_spec_error(const eng_spec *s) { return s->err; }
 int eng_spec_current_k(const eng_spec *s) { return s->k[s->acc[1] >= s->acc[0] ? 1 : 0]; }
 

@@ -70,6 +70,10 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap);
  * rule fired inside it): the contexts and the sequence forget the rest. */
 void eng_spec_keep(eng_spec *s, int n_of_last_step);
 
+/* The sequence so far (prompt + produced); the contexts hold the KV of all
+ * but its last token. Borrowed until the next call on s. */
+const int32_t *eng_spec_tokens(const eng_spec *s, int *n);
+
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s);
 int eng_spec_current_k(const eng_spec *s);
 const char *eng_spec_error(const eng_spec *s);

@@ -241,4 +241,73 @@ uint8_t eng_tok_uclass(uint32_t cp);
 #define ENG_TOK_UTF8_MORE 0xFFFFFFFEu
 size_t eng_tok_utf8_next(const char *s, size_t n, uint32_t *cp);
 
+/* ---- Internals ---------------------------------------------------------------------- */
+/* Shared by engine/tok.c (builds it) and engine/tok_enc.c (encodes with it), which define
+ * ENG_TOK_INTERNAL first. Everyone else sees an opaque eng_tok. */
+#ifdef ENG_TOK_INTERNAL
+#include <string.h>
+
+struct eng_tok {
+    eng_tok_model model;
+    eng_tok_pre pre;
+    uint32_t n_vocab;
+    bool ignore_merges;         /* Llama-3: a word that is a token is that token */
+    bool add_space_prefix;      /* SPM dummy prefix */
+    eng_tok_special special;
+
+    char *texts;                /* vocabulary strings, back to back */
+    uint32_t *text_off;         /* (n_vocab + 1) token i is texts[text_off[i] .. i+1] */
+    char *pieces;               /* decoded bytes of each token, back to back */
+    uint32_t *piece_off;        /* (n_vocab + 1) */
+    size_t max_piece;
+    uint8_t *types;             /* (n_vocab) eng_tok_type */
+    float *scores;              /* (n_vocab) SPM scores */
+
+    int32_t *tok_slot;          /* (tok_mask + 1) text -> id, open addressing, -1 empty */
+    uint32_t tok_mask;
+
+    uint32_t n_merges;
+    int32_t *merge;             /* (n_merges, 3) left id, right id, result id */
+    uint64_t *pair_key;         /* (pair_mask + 1) left << 32 | right, ~0 empty */
+    int32_t *pair_rank;         /* (pair_mask + 1) */
+    uint32_t pair_mask;
+
+    int32_t byte_tok[256];      /* BPE: GPT-2 char of each byte; SPM: <0xXX>; -1 none */
+
+    int32_t *sp_ids;            /* matchable special ids, by first byte then longest first */
+    uint32_t n_user_defined;    /* of those, USER_DEFINED (matched even without SPECIAL) */
+    uint32_t sp_first[257];     /* sp_ids[sp_first[b] .. sp_first[b+1]] start with byte b */
+};
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+static inline uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    return mix64(h ^ w);
+}
+
+static inline const char *tok_str(const eng_tok *t, int32_t id, size_t *len)
+{
+    *len = t->text_off[id + 1] - t->text_off[id];
+    return t->texts + t->text_off[id];
+}
+
+#endif /* ENG_TOK_INTERNAL */
+
 #endif

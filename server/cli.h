@@ -31,5 +31,6 @@ void cli_model_path(const char *configured, const char *name, char *out, size_t 
 int cmd_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_complete(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* cmd_engine.c — `sparkd model info`, `sparkd tokenize`, `sparkd generate`:
  * the engine from the shell, for model checks and benchmarks. */
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "dev.h"
 #include "model.h"
 #include "sampler.h"
+#include "complete.h"
+#include "lsp_pos.h"
 
 static const char MODEL_USAGE[] =
     "usage: sparkd model info [PATH] [--verbose]\n"
@@ -279,5 +282,134 @@ out:
     eng_model_free(m);
     dev_close(d);
     free(owned);
+    return rc;
+}
+
+static const char COMPLETE_USAGE[] =
+    "usage: sparkd complete FILE LINE COL [OPTIONS]\n"
+    "\n"
+    "Print the completion sparkd would show at LINE:COL of FILE (both 1-based;\n"
+    "COL counts characters). The insert text goes to stdout, nothing else;\n"
+    "timing and the stop reason go to stderr.\n"
+    "\n"
+    "options:\n"
+    "  --model PATH      main model (default: the bundled sparkd-main.gguf)\n"
+    "  --draft PATH|none draft model (default: the bundled sparkd-draft.gguf)\n"
+    "  --device D        cpu[:threads=N] (default cpu)\n"
+    "  --threads N       kernel threads (0 = all cores)\n"
+    "  -n N              max new tokens (default 64)\n"
+    "  --max-lines N     max lines of the suggestion (default 8; 1 = single line)\n"
+    "  --temp T, --seed S\n"
+    "  --no-lookup       no prompt-lookup drafting\n";
+
+/* Reads a whole file; NULL with errno set on failure. */
+static char *slurp_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) { char *nb = realloc(b, cap *= 2); if (!nb) { free(b); b = NULL; } else b = nb; }
+    }
+    fclose(f);
+    if (b) *len = n;
+    return b;
+}
+
+/* Byte offset of 1-based line/col (col in code points), clamped to the line. */
+static size_t offset_of(const char *text, size_t len, long line, long col, int *clamped)
+{
+    size_t pos = 0;
+    for (long l = 1; l < line; l++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        if (!nl) { *clamped = 1; return len; }
+        pos = (size_t)(nl - text) + 1;
+    }
+    const char *nl = memchr(text + pos, '\n', len - pos);
+    size_t end = nl ? (size_t)(nl - text) : len;
+    return pos + lsp_col_to_byte(text + pos, end - pos, LSP_ENC_UTF32, (uint32_t)(col - 1), clamped);
+}
+
+int cmd_complete(int argc, char **argv)
+{
+    srv_config cfg;
+    srv_config_defaults(&cfg);
+    const char *max_lines = NULL, *no_lookup = NULL;
+    cli_flag extras[] = { { "max_lines", &max_lines, 0 }, { "no_lookup", &no_lookup, 1 } };
+    char *pos[3];
+    int npos = cli_parse(&cfg, argc, argv, COMPLETE_USAGE, extras, 2, pos, 3);
+    if (npos < 0) return 2;
+    if (npos != 3) { fputs(COMPLETE_USAGE, stderr); return 2; }
+    char *end1, *end2;
+    long line = strtol(pos[1], &end1, 10), col = strtol(pos[2], &end2, 10);
+    long ml = max_lines ? strtol(max_lines, NULL, 10) : 8;
+    if (*end1 || *end2 || line < 1 || col < 1 || ml < 1) {
+        fprintf(stderr, "sparkd complete: LINE and COL must be positive integers (1-based), --max-lines >= 1\n");
+        return 2;
+    }
+    size_t len;
+    char *text = slurp_file(pos[0], &len);
+    if (!text) { fprintf(stderr, "sparkd complete: cannot read %s: %s\n", pos[0], strerror(errno)); return 1; }
+    int clamped = 0;
+    size_t off = offset_of(text, len, line, col, &clamped);
+    if (clamped) fprintf(stderr, "sparkd complete: %s has no %ld:%ld; using the end of that line/file\n",
+                         pos[0], line, col);
+
+    char mpath[SRV_PATH_MAX], dpath[SRV_PATH_MAX], err[512], spec[160];
+    cli_model_path(cfg.model, "sparkd-main.gguf", mpath, sizeof mpath);
+    int use_draft = strcmp(cfg.draft, "none") != 0;
+    if (use_draft) cli_model_path(cfg.draft, "sparkd-draft.gguf", dpath, sizeof dpath);
+    if (use_draft && !cfg.draft[0] && access(dpath, R_OK) != 0) use_draft = 0;  /* no bundled draft */
+    const char *dev = strncmp(cfg.device, "wse", 3) ? cfg.device : "cpu";
+    if (cfg.threads && !strchr(dev, ':')) snprintf(spec, sizeof spec, "%s:threads=%d", dev, cfg.threads);
+    else snprintf(spec, sizeof spec, "%s", dev);
+
+    eng_engine_params ep;
+    eng_engine_params_init(&ep);
+    ep.model_path = mpath;
+    ep.draft_path = use_draft ? dpath : NULL;
+    ep.device = spec;
+    ep.use_lookup = !no_lookup;
+    double t0 = now_ms();
+    eng_engine *e = eng_engine_new(&ep, err, sizeof err);
+    if (!e) { fprintf(stderr, "sparkd complete: %s\n", err); free(text); return 1; }
+    double t_load = now_ms() - t0;
+
+    eng_request r;
+    eng_request_init(&r);
+    r.prefix = text;
+    r.prefix_len = off;
+    r.suffix = text + off;
+    r.suffix_len = len - off;
+    r.path = pos[0];
+    r.max_tokens = cfg.n_predict;
+    r.max_lines = (int)ml;
+    r.temperature = (float)cfg.temp;
+    r.seed = cfg.seed;
+    int rc = 1;
+    eng_job *j = eng_job_start(e, &r, err, sizeof err);
+    if (!j) { fprintf(stderr, "sparkd complete: %s\n", err); goto out; }
+    int st;
+    while ((st = eng_job_step(j)) == 0) {}
+    if (st < 0) { fprintf(stderr, "sparkd complete: %s\n", eng_job_error(j)); goto out; }
+    size_t n;
+    const char *out = eng_job_text(j, &n);
+    fwrite(out, 1, n, stdout);
+    if (n && out[n - 1] != '\n') fputc('\n', stdout);
+    const eng_job_stats *js = eng_job_get_stats(j);
+    fprintf(stderr, "load %.0f ms; prompt %d tokens, prefill %.1f ms; %d tokens in %.1f ms (%llu steps, "
+            "%llu/%llu drafts accepted); stop: %s\n", t_load, js->prompt_tokens, js->prefill_ms,
+            js->generated_tokens, js->decode_ms, (unsigned long long)js->steps,
+            (unsigned long long)js->accepted, (unsigned long long)js->drafted,
+            eng_stop_name(eng_job_stop_reason(j)));
+    rc = 0;
+out:
+    eng_job_free(j);
+    eng_engine_free(e);
+    free(text);
     return rc;
 }

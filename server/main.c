@@ -20,6 +20,7 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  lsp        language server on stdin/stdout (logs to stderr)\n"
+    "  complete   the completion at FILE LINE COL (what an editor would show)\n"
     "  generate   plain generation from a prompt (model checks)\n"
     "  tokenize   print the token ids of a text\n"
     "  model info GGUF metadata, tensors, tokenizer, FIM tokens\n"
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) { printf("sparkd %s\n", SPARKD_VERSION); return 0; }
     if (!strcmp(cmd, "lsp")) return cmd_lsp(argc - 2, argv + 2);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "complete")) return cmd_complete(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);

@@ -23,6 +23,10 @@ ne = [n_in, n_out] is the numpy array of shape (n_out, n_in): shape = ne[::-1].
     w.add_tensor("token_embd.weight", emb, "Q8_0")   # quantized from float32
     w.write("out.gguf")
 
+The reader checks bounds, types and alignment but is less strict than the C
+reader (no overlap check); use it on files you trust. The quantizers
+(quantize()) produce the same bytes as engine/gguf_write.c's.
+
 CLI:  gguf.py info FILE [-v] | fixture OUT | check-fixture FILE | selftest
 """
 import struct

@@ -134,6 +134,38 @@ AVX2_INLINE void tile_float(const kern_mm *a, int r, int t0, int C, int wt)
     }
 }
 
+/* Rows r and r+1 against a full tile: each activation load serves two
+ * rows (the one-row tile is bound by loads, two per FMA). */
+AVX2_INLINE void tile2_float(const kern_mm *a, int r, int t0, int wt)
+{
+    const void *w0 = (const char *)a->w + (size_t)r * a->row_bytes;
+    const void *w1 = (const char *)w0 + a->row_bytes;
+    const float *x[TILE];
+    __m256 acc0[TILE], acc1[TILE];
+    for (int c = 0; c < TILE; c++) {
+        x[c] = a->x + (size_t)(t0 + c) * a->n_in;
+        acc0[c] = acc1[c] = _mm256_setzero_ps();
+    }
+    int i = 0, n = a->n_in;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v0 = load_w8(w0, i, wt), v1 = load_w8(w1, i, wt);
+        for (int c = 0; c < TILE; c++) {
+            __m256 xv = _mm256_loadu_ps(x[c] + i);
+            acc0[c] = _mm256_fmadd_ps(v0, xv, acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(v1, xv, acc1[c]);
+        }
+    }
+    for (int c = 0; c < TILE; c++) {
+        float s0 = hsum(acc0[c]), s1 = hsum(acc1[c]);
+        for (int j = i; j < n; j++) {
+            s0 += load_w1(w0, j, wt) * x[c][j];
+            s1 += load_w1(w1, j, wt) * x[c][j];
+        }
+        a->y[(size_t)(t0 + c) * a->n_out + r] = s0;
+        a->y[(size_t)(t0 + c) * a->n_out + r + 1] = s1;
+    }
+}
+
 /* Sum of the 32 products w[i] * x[i] of a Q8_0 block, as 8 int32 lanes in
  * float: aw = |w|, w supplies the signs. */
 AVX2_INLINE __m256 dot_q8_block(__m256i aw, __m256i w, const int8_t *xq)
@@ -181,6 +213,41 @@ AVX2_INLINE void tile_q8_0(const kern_mm *a, int r, int t0, int C)
     }
     for (int c = 0; c < C; c++)
         a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
+}
+
+/* Rows r and r+1 against tokens t0 .. t0+C-1: each activation block loaded
+ * once serves two rows, and each scale broadcast is shared by them too. */
+AVX2_INLINE void tile2_q8_0(const kern_mm *a, int r, int t0, int C)
+{
+    const kern_block_q8_0 *w0 = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
+    const kern_block_q8_0 *w1 = (const void *)((const char *)w0 + a->row_bytes);
+    int nb = a->n_in / KERN_QK;
+    const int8_t *xq[TILE];
+    const float *xd[TILE];
+    __m256 acc0[TILE], acc1[TILE];
+    for (int c = 0; c < C; c++) {
+        xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
+        xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
+        acc0[c] = acc1[c] = _mm256_setzero_ps();
+    }
+    for (int b = 0; b < nb; b++) {
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)w0[b].qs);
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)w1[b].qs);
+        __m256i av0 = _mm256_sign_epi8(v0, v0), av1 = _mm256_sign_epi8(v1, v1);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
+        for (int c = 0; c < C; c++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[c] + b * KERN_QK));
+            __m256 dx = _mm256_broadcast_ss(xd[c] + b);
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av0, _mm256_sign_epi8(x, v0)), _mm256_set1_epi16(1));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av1, _mm256_sign_epi8(x, v1)), _mm256_set1_epi16(1));
+            acc0[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(d0, dx), acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(d1, dx), acc1[c]);
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(acc0[c]);
+        a->y[(size_t)(t0 + c) * a->n_out + r + 1] = hsum(acc1[c]);
+    }
 }
 
 /* Nibbles of a Q4_0 block as 32 bytes 0..15 in element order. */
@@ -236,9 +303,17 @@ AVX2_INLINE void mm_drive(const kern_mm *a, int r0, int r1, int wt)
     for (int rb = r0; rb < r1; rb += ROW_BLOCK) {
         int re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
         int t = 0;
-        for (; t + TILE <= a->batch; t += TILE)
-            for (int r = rb; r < re; r++)
+        for (; t + TILE <= a->batch; t += TILE) {
+            int r = rb;
+            if (wt == W_Q8_0)
+                for (; r + 2 <= re; r += 2)
+                    tile2_q8_0(a, r, t, TILE);
+            else if (wt != W_Q4_0)
+                for (; r + 2 <= re; r += 2)
+                    tile2_float(a, r, t, wt);
+            for (; r < re; r++)
                 tile(a, r, t, TILE, wt);
+        }
         int rest = a->batch - t;
         for (int r = rb; r < re; r++) {
             if (rest == 3)

@@ -430,6 +430,14 @@ START_TEST(test_sampler_probs_sum_to_one_and_match_manual)
     ck_assert_float_eq(probs[4], 0.0f);
     ck_assert_double_eq_tol(probs[0] + probs[1] + probs[3], 1.0, 1e-6);
     eng_sampler_free(s);
+
+    /* A temperature so small that 1/T is infinite: the limit, one-hot, not NaN. */
+    p = params(1e-40f, 0, 1.0f, 0.0f);
+    s = new_or_die(&p);
+    ck_assert_int_eq(eng_sampler_probs(s, l, 5, probs), 1);
+    ck_assert_float_eq(probs[1], 1.0f);
+    ck_assert_int_eq(eng_sampler_sample(s, l, 5, NULL), 1);
+    eng_sampler_free(s);
 }
 END_TEST
 

@@ -1,0 +1,436 @@
+/* complete.c — completion jobs: prompt, KV reuse, speculative steps, stops. */
+#include "complete.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "sampler.h"
+#include "spec.h"
+
+#define PREFILL_CHUNK 64     /* tokens per prefill step: a few ms, then a chance to cancel */
+
+struct eng_engine {
+    dev_device *dev;
+    eng_model *main, *draft;
+    eng_ctx *mc, *dc;
+    eng_spec *spec;
+    eng_fim_order order;
+    int32_t *held;           /* tokens whose KV the contexts hold (main: all of them) */
+    int n_held, cap_held;
+    eng_job *job;            /* the running job, if any */
+};
+
+struct eng_job {
+    eng_engine *e;
+    eng_request r;
+    eng_fim_prompt prompt;
+    int decoding;
+    eng_sampler *smp;
+    char *text;
+    size_t len, cap;
+    int base_indent;         /* indentation of the cursor's line */
+    char *suffix_line;       /* first non-blank line after the cursor, trimmed */
+    size_t suffix_line_len;
+    char *suffix_rest;       /* rest of the cursor's line after the cursor, trimmed */
+    size_t suffix_rest_len;
+    eng_stop reason;
+    eng_spec_stats spec0;    /* decoder counters when the job started */
+    eng_job_stats st;
+    double t0;
+    char err[256];
+};
+
+double eng_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static const char *const STOP_NAMES[] = { "running", "end of text", "max lines", "end of block",
+                                          "reached the suffix", "max tokens", "deadline", "context full" };
+const char *eng_stop_name(eng_stop s) { return (unsigned)s < 8 ? STOP_NAMES[s] : "?"; }
+
+// ---------------------------------------------------------------- engine
+
+void eng_engine_params_init(eng_engine_params *p)
+{
+    *p = (eng_engine_params){ .device = "cpu", .fim_order = -1, .use_lookup = 1 };
+}
+
+/* sparkd's own models are trained suffix-first (SPM); others get PSM, the
+ * order every FIM model knows. */
+static eng_fim_order model_order(eng_model *m)
+{
+    const char *name;
+    size_t len;
+    if (gguf_get_str(eng_model_gguf(m), "general.name", &name, &len) == GGUF_OK && len >= 6 &&
+        !memcmp(name, "sparkd", 6))
+        return ENG_FIM_SPM;
+    return ENG_FIM_PSM;
+}
+
+eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen)
+{
+    eng_engine *e = calloc(1, sizeof *e);
+    if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (!(e->dev = dev_open(p->device ? p->device : "cpu", err, errlen))) goto fail;
+    if (!(e->main = eng_model_load(p->model_path, e->dev, err, errlen))) goto fail;
+    if (p->draft_path && !(e->draft = eng_model_load(p->draft_path, e->dev, err, errlen))) goto fail;
+    if (!(e->mc = eng_ctx_new(e->main, p->n_ctx, 64, err, errlen))) goto fail;
+    if (e->draft && !(e->dc = eng_ctx_new(e->draft, eng_ctx_n_ctx(e->mc), 64, err, errlen))) goto fail;
+    eng_spec_params sp;
+    eng_spec_params_init(&sp);
+    sp.use_lookup = p->use_lookup;
+    if (!(e->spec = eng_spec_new(e->mc, e->dc, &sp, err, errlen))) goto fail;
+    e->order = p->fim_order >= 0 ? (eng_fim_order)p->fim_order : model_order(e->main);
+    if (e->order != ENG_FIM_PLAIN && eng_fim_detect(eng_model_tok(e->main)) == ENG_FIM_NONE) {
+        e->order = ENG_FIM_PLAIN;      /* no FIM markers: plain continuation of the prefix */
+    }
+    return e;
+fail:
+    eng_engine_free(e);
+    return NULL;
+}
+
+void eng_engine_free(eng_engine *e)
+{
+    if (!e) return;
+    eng_spec_free(e->spec);
+    eng_ctx_free(e->dc);
+    eng_ctx_free(e->mc);
+    eng_model_free(e->draft);
+    eng_model_free(e->main);
+    dev_close(e->dev);
+    free(e->held);
+    free(e);
+}
+
+eng_model *eng_engine_model(const eng_engine *e) { return e->main; }
+int eng_engine_has_draft(const eng_engine *e) { return e->draft != NULL; }
+
+// ---------------------------------------------------------------- job setup
+
+void eng_request_init(eng_request *r)
+{
+    memset(r, 0, sizeof *r);
+    r->max_tokens = 64;
+    r->max_lines = 8;
+}
+
+static int jfail(eng_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int jfail(eng_job *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->err, sizeof j->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Copies s[0..n) trimmed of blanks and "\r" at both ends. */
+static char *trimmed_copy(const char *s, size_t n, size_t *out_len)
+{
+    while (n && (is_blank(*s) || *s == '\r')) s++, n--;
+    while (n && (is_blank(s[n - 1]) || s[n - 1] == '\r')) n--;
+    char *c = malloc(n + 1);
+    if (c) { memcpy(c, s, n); c[n] = 0; *out_len = n; }
+    return c;
+}
+
+/* Indentation width of a line (tabs count 4: only comparisons matter). */
+static int indent_of(const char *s, size_t n)
+{
+    int w = 0;
+    for (size_t i = 0; i < n && is_blank(s[i]); i++) w += s[i] == '\t' ? 4 : 1;
+    return w;
+}
+
+static int remember_context(eng_job *j)
+{
+    const eng_request *r = &j->r;
+    /* the cursor's line: from the last newline of the prefix */
+    size_t ls = r->prefix_len;
+    while (ls && r->prefix[ls - 1] != '\n') ls--;
+    j->base_indent = indent_of(r->prefix + ls, r->prefix_len - ls);
+    /* the rest of the cursor's line, and the first non-blank line after it */
+    size_t e = 0;
+    while (e < r->suffix_len && r->suffix[e] != '\n') e++;
+    if (!(j->suffix_rest = trimmed_copy(r->suffix, e, &j->suffix_rest_len))) return -1;
+    size_t a = e;
+    for (;;) {
+        while (a < r->suffix_len && r->suffix[a] == '\n') a++;
+        size_t b = a;
+        while (b < r->suffix_len && r->suffix[b] != '\n') b++;
+        free(j->suffix_line);
+        if (!(j->suffix_line = trimmed_copy(r->suffix + a, b - a, &j->suffix_line_len))) return -1;
+        if (j->suffix_line_len || b >= r->suffix_len) break;
+        a = b;
+    }
+    return 0;
+}
+
+static void held_from_job(eng_job *j);
+
+static int lcp(const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t errlen)
+{
+    eng_job *j = calloc(1, sizeof *j);
+    if (!j) { snprintf(err, errlen, "out of memory"); return NULL; }
+    j->e = e;
+    j->r = *r;
+    j->t0 = eng_now_ms();
+    if (j->r.max_tokens <= 0) j->r.max_tokens = 64;
+    if (j->r.max_lines <= 0) j->r.max_lines = 8;
+    const eng_tok *tok = eng_model_tok(e->main);
+    eng_fim_input in;
+    eng_fim_input_init(&in);
+    in.order = e->order;
+    in.prefix = r->prefix;
+    in.prefix_len = r->prefix_len;
+    in.suffix = r->suffix;
+    in.suffix_len = r->suffix_len;
+    in.path = r->path;
+    in.files = r->files;
+    in.n_files = r->n_files;
+    int room = eng_ctx_n_ctx(e->mc) - j->r.max_tokens - 40;
+    if (room < 64) { snprintf(err, errlen, "context too small for max_tokens %d", j->r.max_tokens); goto fail; }
+    if (in.prefix_max + in.suffix_max + in.extra_max > (size_t)room) {
+        in.prefix_max = (size_t)room * 5 / 8;
+        in.suffix_max = (size_t)room / 4;
+        in.extra_max = (size_t)room / 8;
+    }
+    if (eng_fim_build(tok, &in, &j->prompt, err, errlen) != 0) goto fail;
+    if (remember_context(j)) { snprintf(err, errlen, "out of memory"); goto fail; }
+
+    eng_sampler_params sp;
+    eng_sampler_params_init(&sp);
+    sp.temperature = r->temperature;
+    sp.seed = r->seed;
+    if (!(j->smp = eng_sampler_new(&sp, err, errlen))) goto fail;
+
+    /* A job still running is abandoned: keep the KV it computed. */
+    if (e->job && e->job->reason == ENG_STOP_NONE) held_from_job(e->job);
+    if (e->job) e->job->e = NULL, e->job = NULL;
+    /* KV reuse: keep what the contexts hold of this prompt (not its last token). */
+    int n = (int)j->prompt.n_tokens;
+    int keep = lcp(e->held, e->n_held, j->prompt.tokens, n);
+    if (keep > n - 1) keep = n - 1;
+    eng_ctx_truncate(e->mc, keep);
+    if (e->dc) eng_ctx_truncate(e->dc, keep);
+    e->n_held = keep;
+    j->st.prompt_tokens = n;
+    j->st.reused_tokens = keep;
+    j->spec0 = *eng_spec_get_stats(e->spec);
+    e->job = j;
+    return j;
+fail:
+    eng_job_free(j);
+    return NULL;
+}
+
+void eng_job_free(eng_job *j)
+{
+    if (!j) return;
+    if (j->e && j->e->job == j) {
+        if (j->reason == ENG_STOP_NONE) held_from_job(j);
+        j->e->job = NULL;
+    }
+    eng_fim_prompt_free(&j->prompt);
+    eng_sampler_free(j->smp);
+    free(j->text);
+    free(j->suffix_line);
+    free(j->suffix_rest);
+    free(j);
+}
+
+// ---------------------------------------------------------------- stepping
+
+/* One prefill chunk into ctx; returns 1 when ctx holds all but the last. */
+static int prefill_chunk(eng_job *j, eng_ctx *c)
+{
+    int target = (int)j->prompt.n_tokens - 1, have = eng_ctx_pos(c);
+    if (have >= target) return 1;
+    int n = target - have < PREFILL_CHUNK ? target - have : PREFILL_CHUNK;
+    if (eng_forward(c, j->prompt.tokens + have, n, NULL, 0)) return jfail(j, "%s", eng_ctx_error(c));
+    return have + n >= target;
+}
+
+static int append(eng_job *j, const char *s, size_t n)
+{
+    if (j->len + n + 1 > j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 256;
+        while (cap < j->len + n + 1) cap *= 2;
+        char *t = realloc(j->text, cap);
+        if (!t) return -1;
+        j->text = t;
+        j->cap = cap;
+    }
+    memcpy(j->text + j->len, s, n);
+    j->len += n;
+    j->text[j->len] = 0;
+    return 0;
+}
+
+/* Text stop rules, checked after new text was appended. Returns the stop
+ * (and cuts j->text) or ENG_STOP_NONE. */
+static eng_stop text_rules(eng_job *j, size_t old_len)
+{
+    /* Look at every line completed by the new text. */
+    size_t start = old_len;
+    while (start && j->text[start - 1] != '\n') start--;
+    int line_no = 0;
+    for (size_t i = 0; i < start; i++) line_no += j->text[i] == '\n';
+    for (size_t i = start; i < j->len; i++) {
+        if (j->text[i] != '\n') continue;
+        /* line [start, i) is complete */
+        const char *ln = j->text + start;
+        size_t n = i - start;
+        size_t tl;
+        char *t = trimmed_copy(ln, n, &tl);
+        int dup = t && line_no > 0 && j->suffix_line_len >= 2 && tl == j->suffix_line_len &&
+                  !memcmp(t, j->suffix_line, tl);
+        int blank = t && tl == 0;
+        free(t);
+        if (dup) { j->len = start ? start - 1 : 0; return ENG_STOP_SUFFIX; }
+        if (line_no > 0 && !blank && indent_of(ln, n) < j->base_indent) {
+            j->len = start ? start - 1 : 0;
+            return ENG_STOP_BLOCK;
+        }
+        line_no++;
+        if (line_no >= j->r.max_lines) { j->len = i; return ENG_STOP_LINES; }
+        start = i + 1;
+    }
+    return ENG_STOP_NONE;
+}
+
+/* Records that the contexts hold the KV of tokens[0..n). */
+static void set_held(eng_engine *e, const int32_t *tokens, int n)
+{
+    if (n > e->cap_held) {
+        int32_t *h = realloc(e->held, (size_t)n * sizeof *h);
+        if (!h) {   /* forget everything rather than mis-remember */
+            e->n_held = 0;
+            eng_ctx_truncate(e->mc, 0);
+            if (e->dc) eng_ctx_truncate(e->dc, 0);
+            return;
+        }
+        e->held = h;
+        e->cap_held = n;
+    }
+    memmove(e->held, tokens, (size_t)n * sizeof *tokens);
+    e->n_held = n;
+}
+
+/* What the contexts hold when job j stops now (finished or abandoned). */
+static void held_from_job(eng_job *j)
+{
+    eng_engine *e = j->e;
+    if (j->decoding) {
+        int n;
+        const int32_t *seq = eng_spec_tokens(e->spec, &n);
+        set_held(e, seq, n - 1);
+    } else {
+        int n = eng_ctx_pos(e->mc);
+        if (e->dc && eng_ctx_pos(e->dc) < n) n = eng_ctx_pos(e->dc);
+        eng_ctx_truncate(e->mc, n);
+        set_held(e, j->prompt.tokens, n);
+    }
+}
+
+static void finish(eng_job *j, eng_stop why)
+{
+    j->reason = why;
+    /* single-line answers drop what repeats the rest of the cursor's line */
+    if (!memchr(j->text ? j->text : "", '\n', j->len) && j->suffix_rest_len && j->len >= j->suffix_rest_len &&
+        !memcmp(j->text + j->len - j->suffix_rest_len, j->suffix_rest, j->suffix_rest_len))
+        j->len -= j->suffix_rest_len;
+    /* never end inside a UTF-8 character */
+    size_t k = j->len, back = 0;
+    while (k && back < 4 && ((unsigned char)j->text[k - 1] & 0xC0) == 0x80) k--, back++;
+    if (k && (unsigned char)j->text[k - 1] >= 0xC0) {
+        unsigned char c = (unsigned char)j->text[k - 1];
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (back + 1 < need) j->len = k - 1;
+    }
+    if (j->text) j->text[j->len] = 0;
+    /* remember what the contexts hold for the next request */
+    eng_engine *e = j->e;
+    held_from_job(j);
+    const eng_spec_stats *st = eng_spec_get_stats(e->spec);
+    j->st.steps = st->steps - j->spec0.steps;
+    j->st.drafted = st->drafted[0] + st->drafted[1] - j->spec0.drafted[0] - j->spec0.drafted[1];
+    j->st.accepted = st->accepted[0] + st->accepted[1] - j->spec0.accepted[0] - j->spec0.accepted[1];
+}
+
+static int decode_step(eng_job *j)
+{
+    eng_engine *e = j->e;
+    const eng_tok *tok = eng_model_tok(e->main);
+    int n;
+    eng_spec_tokens(e->spec, &n);
+    if (eng_ctx_n_ctx(e->mc) - n < 40) { finish(j, ENG_STOP_CONTEXT); return 1; }
+    int32_t out[40];
+    int got = eng_spec_step(e->spec, j->smp, out, 40);
+    if (got < 0) return jfail(j, "%s", eng_spec_error(e->spec));
+    for (int i = 0; i < got; i++) {
+        /* the end of the middle, or any other control token: nothing to show */
+        if (eng_tok_is_special(tok, out[i])) { eng_spec_keep(e->spec, i); finish(j, ENG_STOP_EOS); return 1; }
+        size_t plen;
+        const char *piece = eng_tok_piece(tok, out[i], &plen);
+        size_t old = j->len;
+        if (piece && append(j, piece, plen)) return jfail(j, "out of memory");
+        j->st.generated_tokens++;
+        eng_stop why = text_rules(j, old);
+        if (why == ENG_STOP_NONE && j->st.generated_tokens >= j->r.max_tokens) why = ENG_STOP_TOKENS;
+        if (why != ENG_STOP_NONE) { eng_spec_keep(e->spec, i + 1); finish(j, why); return 1; }
+    }
+    if (j->r.deadline_ms > 0 && eng_now_ms() > j->r.deadline_ms) { finish(j, ENG_STOP_DEADLINE); return 1; }
+    return 0;
+}
+
+int eng_job_step(eng_job *j)
+{
+    eng_engine *e = j->e;
+    if (j->reason != ENG_STOP_NONE) return 1;
+    if (!e || e->job != j) return jfail(j, "a newer job replaced this one");
+    if (!j->decoding) {
+        double t = eng_now_ms();
+        int done = prefill_chunk(j, e->mc);
+        if (done == 1 && e->dc) done = prefill_chunk(j, e->dc);
+        j->st.prefill_ms += eng_now_ms() - t;
+        if (done < 0) return -1;
+        if (done == 1) {
+            int n = (int)j->prompt.n_tokens;
+            if (eng_spec_begin(e->spec, j->prompt.tokens, n, n - 1, NULL, 0) != 0)
+                return jfail(j, "%s", eng_spec_error(e->spec));
+            j->decoding = 1;
+        }
+        if (j->r.deadline_ms > 0 && eng_now_ms() > j->r.deadline_ms) { finish(j, ENG_STOP_DEADLINE); return 1; }
+        return 0;
+    }
+    double t = eng_now_ms();
+    int rc = decode_step(j);
+    j->st.decode_ms += eng_now_ms() - t;
+    return rc;
+}
+
+const char *eng_job_text(const eng_job *j, size_t *len)
+{
+    *len = j->len;
+    return j->text ? j->text : "";
+}
+
+eng_stop eng_job_stop_reason(const eng_job *j) { return j->reason; }
+const eng_job_stats *eng_job_get_stats(const eng_job *j) { return &j->st; }
+const char *eng_job_error(const eng_job *j) { return j->err; }

@@ -1,0 +1,93 @@
+/* complete.h — code completion on top of the engine: the FIM prompt, KV reuse
+ * across requests, speculative decoding, and the stop rules of an editor
+ * suggestion. Used by `sparkd complete` and by the language server.
+ *
+ * An eng_engine owns the main model, the optional draft model, one context
+ * each and the speculative decoder. It runs one job at a time; a job is a
+ * state machine advanced by eng_job_step(), each step a bounded amount of
+ * device work (a prefill chunk or one speculative step, a few ms on the
+ * bundled models), so a caller can cancel or preempt between steps.
+ *
+ * KV reuse: the engine remembers the tokens whose keys/values its contexts
+ * hold; a new prompt sharing a prefix with them (the usual case: suffix-first
+ * prompts while the user types at the cursor) only evaluates the rest.
+ */
+#ifndef SPARKD_ENG_COMPLETE_H
+#define SPARKD_ENG_COMPLETE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "fim.h"
+#include "model.h"
+
+typedef struct {
+    const char *model_path;     /* main model GGUF */
+    const char *draft_path;     /* draft model GGUF, or NULL: no draft model */
+    const char *device;         /* device spec ("cpu", "cpu:threads=2") */
+    int n_ctx;                  /* context per sequence (0: min(model's, 4096)) */
+    int fim_order;              /* -1: the model's own (SPM for sparkd's models, else PSM) */
+    int use_lookup;             /* prompt-lookup drafting (default 1) */
+} eng_engine_params;
+
+typedef struct eng_engine eng_engine;
+
+void eng_engine_params_init(eng_engine_params *p);
+eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen);
+void eng_engine_free(eng_engine *e);
+eng_model *eng_engine_model(const eng_engine *e);
+int eng_engine_has_draft(const eng_engine *e);
+
+typedef struct {
+    const char *prefix; size_t prefix_len;  /* text before the cursor */
+    const char *suffix; size_t suffix_len;  /* text after the cursor */
+    const char *path;                       /* file path as the model sees it, or NULL */
+    const eng_fim_file *files;              /* other open files (context), may be NULL */
+    size_t n_files;
+    int max_tokens;             /* default 64 */
+    int max_lines;              /* default 8; 1 = single line */
+    float temperature;          /* 0 = greedy */
+    uint64_t seed;
+    double deadline_ms;         /* absolute, eng_now_ms() clock; 0 = none */
+} eng_request;
+
+/* Why a job ended. */
+typedef enum {
+    ENG_STOP_NONE = 0,          /* still running */
+    ENG_STOP_EOS,               /* the model ended the middle (end-of-text / FIM marker) */
+    ENG_STOP_LINES,             /* max_lines reached (or end of line in single-line mode) */
+    ENG_STOP_BLOCK,             /* a line dedented below the cursor's block */
+    ENG_STOP_SUFFIX,            /* the text reached the code already after the cursor */
+    ENG_STOP_TOKENS,            /* max_tokens */
+    ENG_STOP_DEADLINE,          /* deadline passed: what was generated so far */
+    ENG_STOP_CONTEXT,           /* the context is full */
+} eng_stop;
+
+typedef struct {
+    int prompt_tokens;          /* tokens in the prompt */
+    int reused_tokens;          /* of which the KV was already held */
+    int generated_tokens;
+    double prefill_ms, decode_ms;
+    uint64_t steps, drafted, accepted;
+} eng_job_stats;
+
+typedef struct eng_job eng_job;
+
+void eng_request_init(eng_request *r);
+double eng_now_ms(void);
+
+/* Starts a job on e (one at a time: start ends any previous job of e, which
+ * must not be stepped again). Inputs are copied. NULL + err on failure. */
+eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t errlen);
+/* Advances the job by one bounded piece of work. Returns 1 when finished,
+ * 0 when there is more to do, -1 on error (eng_job_error()). */
+int eng_job_step(eng_job *j);
+/* The completion text so far (after the stop rules; always valid UTF-8 at
+ * its end). Borrowed until the next step. */
+const char *eng_job_text(const eng_job *j, size_t *len);
+eng_stop eng_job_stop_reason(const eng_job *j);
+const char *eng_stop_name(eng_stop s);
+const eng_job_stats *eng_job_get_stats(const eng_job *j);
+const char *eng_job_error(const eng_job *j);
+void eng_job_free(eng_job *j);
+
+#endif
