@@ -3,9 +3,11 @@
  *
  * Data flow of one call: logits -> work (a sanitized copy, penalties applied) -> max and argmax
  * -> candidates (id, logit) that survive top-k / top-p / min-p -> weights exp((l - max) / T)
- * stored over the logits -> draw, or write as probabilities.
- * The sampler owns: the history ring (hist), the copy of the logits (work), the candidates
- * (cand) and a scratch for the distinct penalized tokens (pen).
+ * stored over the logits -> draw, or write as probabilities. Greedy reads the logits in place
+ * and stops at the argmax.
+ * The sampler owns: the accepted-token history (hist, trimmed by a memmove when full), the
+ * copy of the logits (work), the candidates (cand) and a scratch for the distinct penalized
+ * tokens (pen).
  */
 #include "sampler.h"
 

@@ -1,7 +1,6 @@
 /* cli.c — shared flag parsing for every subcommand; see cli.h. */
 #include "cli.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +42,10 @@ int cli_parse(srv_config *cfg, int argc, char **argv, const char *usage,
             return -2;
         }
         const cli_flag *x = find_extra(extras, n_extras, name);
-        if ((x && x->is_switch) || !strcmp(name, "no_cache")) {
+        if ((x && x->is_switch) || !strcmp(name, "no_cache") || !strcmp(name, "no_engine")) {
             if (val) { fprintf(stderr, "sparkd: option '--%s' takes no value\n", name); return -2; }
             if (x) *x->value = "1";
-            else srv_config_set(cfg, "no_cache", "true", NULL, 0);
+            else srv_config_set(cfg, name, "true", NULL, 0);
             continue;
         }
         if (!x && !srv_config_known(name)) {
@@ -67,25 +66,3 @@ int cli_parse(srv_config *cfg, int argc, char **argv, const char *usage,
     return npos;
 }
 
-static int readable(const char *p) { return access(p, R_OK) == 0; }
-
-void cli_model_path(const char *configured, const char *name, char *out, size_t outlen)
-{
-    if (configured && configured[0]) { snprintf(out, outlen, "%s", configured); return; }
-    const char *env = getenv("SPARKD_MODELS");
-    if (env && env[0]) { snprintf(out, outlen, "%s/%s", env, name); return; }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        /* build/sparkd -> ../models ; prefix/bin/sparkd -> ../share/sparkd/models */
-        static const char *const REL[] = { "/../models/", "/../share/sparkd/models/", "/models/" };
-        for (size_t i = 0; i < sizeof REL / sizeof *REL; i++) {
-            snprintf(out, outlen, "%s%s%s", exe, REL[i], name);
-            if (readable(out)) return;
-        }
-    }
-    snprintf(out, outlen, "models/%s", name);
-}

@@ -22,10 +22,7 @@ typedef struct {
 int cli_parse(srv_config *cfg, int argc, char **argv, const char *usage,
               const cli_flag *extras, int n_extras, char **pos, int max_pos);
 
-/* Resolves the model path to use: cfg value if set, else the bundled file
- * `name` (e.g. "sparkd-main.gguf") from $SPARKD_MODELS, else the models/
- * folder beside the binary's build or install directory. Writes into out. */
-void cli_model_path(const char *configured, const char *name, char *out, size_t outlen);
+#define cli_model_path srv_model_path   /* srv_config.h */
 
 /* Engine subcommands (cmd_engine.c). Each returns the process exit status. */
 int cmd_model(int argc, char **argv);

@@ -48,6 +48,7 @@ static const char LSP_USAGE[] =
     "  --temp T           sampling temperature (0 = greedy)\n"
     "  --seed S           sampling seed\n"
     "  --debounce-ms N    per-document debounce of completion requests\n"
+    "  --no-engine        serve LSP without loading a model (no completions)\n"
     "  -h, --help         this help\n"
     "\n"
     "Every option can also come from the client as initializationOptions or\n"

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_TEMP, "temp", K_DOUBLE, temp, 0, 10),
     F(SRV_CFG_SEED, "seed", K_U64, seed, 0, 0),
     F(SRV_CFG_DEBOUNCE_MS, "debounce_ms", K_INT, debounce_ms, 0, 5000),
+    F(SRV_CFG_NO_ENGINE, "no_engine", K_BOOL, no_engine, 0, 1),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -195,4 +198,25 @@ json_t *srv_config_to_json(const srv_config *c)
         json_object_set_new(o, f->name, v);
     }
     return o;
+}
+
+void srv_model_path(const char *configured, const char *name, char *out, size_t outlen)
+{
+    if (configured && configured[0]) { snprintf(out, outlen, "%s", configured); return; }
+    const char *env = getenv("SPARKD_MODELS");
+    if (env && env[0]) { snprintf(out, outlen, "%s/%s", env, name); return; }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        /* build/sparkd -> ../models ; PREFIX/bin/sparkd -> ../share/sparkd/models */
+        static const char *const REL[] = { "/../models/", "/../share/sparkd/models/", "/models/" };
+        for (size_t i = 0; i < sizeof REL / sizeof *REL; i++) {
+            snprintf(out, outlen, "%s%s%s", exe, REL[i], name);
+            if (access(out, R_OK) == 0) return;
+        }
+    }
+    snprintf(out, outlen, "models/%s", name);
 }

@@ -29,6 +29,7 @@ typedef struct {
     double temp;                /* 0: greedy */
     uint64_t seed;
     int debounce_ms;            /* per-document debounce of completion requests */
+    int no_engine;              /* 1: serve LSP without loading any model */
     uint32_t pinned;            /* bit per field set on the command line */
 } srv_config;
 
@@ -36,7 +37,7 @@ typedef struct {
 enum {
     SRV_CFG_LOG_LEVEL, SRV_CFG_LOG_FILE, SRV_CFG_MAX_MESSAGE, SRV_CFG_MODEL, SRV_CFG_DRAFT,
     SRV_CFG_DEVICE, SRV_CFG_CACHE, SRV_CFG_NO_CACHE, SRV_CFG_THREADS, SRV_CFG_N_PREDICT,
-    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_COUNT
+    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_COUNT
 };
 
 void srv_config_defaults(srv_config *c);
@@ -53,6 +54,11 @@ int srv_config_known(const char *name);
  * was. Each rejected key is described in warn (one "key: reason; " each,
  * truncated to warnlen). Returns the number of fields changed. */
 int srv_config_apply_json(srv_config *c, json_t *settings, char *warn, size_t warnlen);
+
+/* Resolves a model path: `configured` if set, else the bundled file `name`
+ * (e.g. "sparkd-main.gguf") from $SPARKD_MODELS, else the models/ folder
+ * beside the binary's build or install directory. Writes into out. */
+void srv_model_path(const char *configured, const char *name, char *out, size_t outlen);
 
 /* The configuration as a JSON object (new reference). */
 json_t *srv_config_to_json(const srv_config *c);

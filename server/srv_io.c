@@ -18,10 +18,11 @@
 
 typedef struct {
     struct ev_loop *loop;
-    ev_io rd, wr;
+    ev_io rd, wr, done;     /* stdin, stdout, finished completions */
     int in_fd, out_fd;
     lsp_framer *framer;
     srv_lsp *lsp;
+    srv_sched *sched;
     char *out;              /* queued output bytes [out_head, out_len) */
     size_t out_len, out_head, out_cap;
     int out_dead;           /* the client stopped reading (EPIPE etc.) */
@@ -132,6 +133,13 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void done_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    io_ctx *io = w->data;
+    (void)loop; (void)revents;
+    srv_sched_drain(io->sched);
+}
+
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop; (void)revents;
@@ -160,6 +168,17 @@ int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
         lsp_framer_free(io.framer);
         return 1;
     }
+    if (!cfg->no_engine) {
+        char err[256];
+        io.sched = srv_sched_new(cfg, srv_completion_done, io.lsp, err, sizeof err);
+        if (!io.sched) srv_error("completions disabled: %s", err);
+        else {
+            srv_lsp_set_sched(io.lsp, io.sched);
+            ev_io_init(&io.done, done_cb, srv_sched_fd(io.sched), EV_READ);
+            io.done.data = &io;
+            ev_io_start(io.loop, &io.done);
+        }
+    }
     set_nonblock(in_fd);
     set_nonblock(out_fd);
     ev_io_init(&io.rd, read_cb, in_fd, EV_READ);
@@ -175,6 +194,7 @@ int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
     srv_info("exiting with status %d", code);
     ev_io_stop(io.loop, &io.rd);
     ev_io_stop(io.loop, &io.wr);
+    if (io.sched) { ev_io_stop(io.loop, &io.done); srv_sched_free(io.sched); }
     srv_lsp_free(io.lsp);
     lsp_framer_free(io.framer);
     free(io.out);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,8 +15,9 @@ static struct {
     FILE *file;            /* NULL: stderr */
     srv_log_hook hook;
     void *hook_ud;
+    pthread_t hook_thread;  /* the hook runs only on the thread that set it */
     int in_hook;           /* the hook may log; never recurse into it */
-} g_log = { SRV_LOG_INFO, NULL, NULL, NULL, 0 };
+} g_log = { .level = SRV_LOG_INFO };
 
 static const char *const LEVEL_NAMES[] = { "error", "warn", "info", "debug", "trace" };
 
@@ -53,7 +55,12 @@ void srv_log_close(void)
     g_log.file = NULL;
 }
 
-void srv_log_set_hook(srv_log_hook fn, void *ud) { g_log.hook = fn; g_log.hook_ud = ud; }
+void srv_log_set_hook(srv_log_hook fn, void *ud)
+{
+    g_log.hook = fn;
+    g_log.hook_ud = ud;
+    g_log.hook_thread = pthread_self();
+}
 
 void srv_logv(srv_log_level l, const char *fmt, va_list ap)
 {
@@ -67,7 +74,7 @@ void srv_logv(srv_log_level l, const char *fmt, va_list ap)
     FILE *out = g_log.file ? g_log.file : stderr;
     fprintf(out, "%02d:%02d:%02d.%03ld sparkd %-5s %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
             ts.tv_nsec / 1000000, srv_log_level_name(l), msg);
-    if (g_log.hook && !g_log.in_hook) {
+    if (g_log.hook && !g_log.in_hook && pthread_equal(pthread_self(), g_log.hook_thread)) {
         g_log.in_hook = 1;
         g_log.hook(g_log.hook_ud, l, msg);
         g_log.in_hook = 0;

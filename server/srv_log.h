@@ -23,7 +23,10 @@ int srv_log_open_file(const char *path);
 void srv_log_close(void);
 
 /* Called for every line that passes the level filter (after it is written),
- * without the timestamp. Used for $/logTrace. NULL to remove. */
+ * without the timestamp, but only for lines logged on the thread that set
+ * the hook (the event loop): other threads' lines go to the log alone. Used
+ * for $/logTrace. NULL to remove. Lines are formatted whole and written with
+ * one call, so threads may log at once. */
 typedef void (*srv_log_hook)(void *ud, srv_log_level l, const char *msg);
 void srv_log_set_hook(srv_log_hook fn, void *ud);
 

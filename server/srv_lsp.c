@@ -12,39 +12,10 @@
 #include <string.h>
 #include "lsp_rpc.h"
 #include "sparkd_config.h"
+#include "srv_internal.h"
 #include "srv_log.h"
 
-typedef enum { TRACE_OFF, TRACE_MESSAGES, TRACE_VERBOSE } trace_level;
-
-typedef struct {
-    char *uri;              /* may hold NUL bytes: compare with uri_len */
-    size_t uri_len;
-    char *language;
-    int version;
-    srv_doc *doc;
-} open_doc;
-
-struct srv_lsp {
-    srv_config *cfg;
-    srv_send_fn send;
-    void *ud;
-    srv_state state;
-    int got_shutdown;
-    lsp_encoding enc;
-    trace_level trace;
-    srv_stats stats;
-    open_doc *docs;
-    size_t n_docs, cap_docs;
-};
-
-/* A handler's failure: the JSON-RPC error to answer with. */
-typedef struct {
-    int code;
-    char msg[256];
-} fail;
-
-static int failf(fail *f, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int failf(fail *f, int code, const char *fmt, ...)
+int srv_failf(fail *f, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -64,7 +35,7 @@ static void send_body(srv_lsp *s, char *body, size_t len)
     free(body);
 }
 
-static void reply_result(srv_lsp *s, json_t *id, json_t *result)
+void srv_reply_result(srv_lsp *s, json_t *id, json_t *result)
 {
     size_t len = 0;
     char *body = lsp_encode_result(id, result, &len);
@@ -72,7 +43,7 @@ static void reply_result(srv_lsp *s, json_t *id, json_t *result)
     s->stats.requests++;
 }
 
-static void reply_error(srv_lsp *s, json_t *id, int code, const char *msg)
+void srv_reply_error(srv_lsp *s, json_t *id, int code, const char *msg)
 {
     size_t len = 0;
     char *body = lsp_encode_error(id, code, msg, NULL, &len);
@@ -98,27 +69,27 @@ static void trace_hook(void *ud, srv_log_level l, const char *msg)
 
 /* Member `key` of object o with the given jansson type; NULL (and *f set)
  * when missing or mistyped. `what` names the object for the message. */
-static json_t *member(json_t *o, const char *what, const char *key, json_type t, fail *f)
+json_t *srv_member(json_t *o, const char *what, const char *key, json_type t, fail *f)
 {
     json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
     static const char *const NAMES[] = { "an object", "an array", "a string", "an integer",
                                          "a number", "a boolean", "a boolean", "null" };
-    if (!v) { failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is missing", what, key); return NULL; }
+    if (!v) { srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is missing", what, key); return NULL; }
     int ok = json_typeof(v) == t || (t == JSON_TRUE && json_is_boolean(v));
     if (!ok) {
-        failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s must be %s", what, key, NAMES[t]);
+        srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s must be %s", what, key, NAMES[t]);
         return NULL;
     }
     return v;
 }
 
-static int get_uint32(json_t *o, const char *what, const char *key, uint32_t *out, fail *f)
+int srv_get_uint32(json_t *o, const char *what, const char *key, uint32_t *out, fail *f)
 {
-    json_t *v = member(o, what, key, JSON_INTEGER, f);
+    json_t *v = srv_member(o, what, key, JSON_INTEGER, f);
     if (!v) return -1;
     json_int_t x = json_integer_value(v);
     if (x < 0 || x > (json_int_t)UINT32_MAX)
-        return failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is out of range (%" JSON_INTEGER_FORMAT ")",
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s.%s is out of range (%" JSON_INTEGER_FORMAT ")",
                      what, key, x);
     *out = (uint32_t)x;
     return 0;
@@ -127,23 +98,23 @@ static int get_uint32(json_t *o, const char *what, const char *key, uint32_t *ou
 /* Parses an LSP Range: start <= end, every field a uint32. */
 static int parse_range(json_t *range, uint32_t v[4], fail *f)
 {
-    if (!json_is_object(range)) return failf(f, LSP_ERR_INVALID_PARAMS, "range must be an object");
-    json_t *st = member(range, "range", "start", JSON_OBJECT, f);
-    json_t *en = st ? member(range, "range", "end", JSON_OBJECT, f) : NULL;
-    if (!en || get_uint32(st, "range.start", "line", &v[0], f) ||
-        get_uint32(st, "range.start", "character", &v[1], f) ||
-        get_uint32(en, "range.end", "line", &v[2], f) ||
-        get_uint32(en, "range.end", "character", &v[3], f))
+    if (!json_is_object(range)) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "range must be an object");
+    json_t *st = srv_member(range, "range", "start", JSON_OBJECT, f);
+    json_t *en = st ? srv_member(range, "range", "end", JSON_OBJECT, f) : NULL;
+    if (!en || srv_get_uint32(st, "range.start", "line", &v[0], f) ||
+        srv_get_uint32(st, "range.start", "character", &v[1], f) ||
+        srv_get_uint32(en, "range.end", "line", &v[2], f) ||
+        srv_get_uint32(en, "range.end", "character", &v[3], f))
         return -1;
     if (v[2] < v[0] || (v[2] == v[0] && v[3] < v[1]))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "range end %u:%u is before its start %u:%u",
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "range end %u:%u is before its start %u:%u",
                      v[2], v[3], v[0], v[1]);
     return 0;
 }
 
 // ---------------------------------------------------------------- documents
 
-static open_doc *find_doc(const srv_lsp *s, const char *uri, size_t len)
+open_doc *srv_find_doc(const srv_lsp *s, const char *uri, size_t len)
 {
     for (size_t i = 0; i < s->n_docs; i++)
         if (s->docs[i].uri_len == len && !memcmp(s->docs[i].uri, uri, len)) return &s->docs[i];
@@ -152,6 +123,7 @@ static open_doc *find_doc(const srv_lsp *s, const char *uri, size_t len)
 
 static void drop_doc(srv_lsp *s, open_doc *d)
 {
+    srv_shown_clear(&d->shown);
     free(d->uri);
     free(d->language);
     srv_doc_free(d->doc);
@@ -169,40 +141,40 @@ static int grow_docs(srv_lsp *s)
     return 0;
 }
 
-static json_t *text_document(json_t *params, const char **uri, size_t *len, fail *f)
+json_t *srv_text_document(json_t *params, const char **uri, size_t *len, fail *f)
 {
-    json_t *td = member(params, "params", "textDocument", JSON_OBJECT, f);
-    json_t *u = td ? member(td, "textDocument", "uri", JSON_STRING, f) : NULL;
+    json_t *td = srv_member(params, "params", "textDocument", JSON_OBJECT, f);
+    json_t *u = td ? srv_member(td, "textDocument", "uri", JSON_STRING, f) : NULL;
     if (!u) return NULL;
     *uri = json_string_value(u);
     *len = json_string_length(u);
     return td;
 }
 
-static int did_open(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int did_open(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
     size_t ulen;
-    json_t *td = text_document(params, &uri, &ulen, f);
-    json_t *lang = td ? member(td, "textDocument", "languageId", JSON_STRING, f) : NULL;
-    json_t *ver = lang ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
-    json_t *text = ver ? member(td, "textDocument", "text", JSON_STRING, f) : NULL;
+    json_t *td = srv_text_document(params, &uri, &ulen, f);
+    json_t *lang = td ? srv_member(td, "textDocument", "languageId", JSON_STRING, f) : NULL;
+    json_t *ver = lang ? srv_member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
+    json_t *text = ver ? srv_member(td, "textDocument", "text", JSON_STRING, f) : NULL;
     if (!text) return -1;
     srv_doc *doc = srv_doc_new(json_string_value(text), json_string_length(text));
     char *u = malloc(ulen + 1), *l = strdup(json_string_value(lang));
     if (u) { memcpy(u, uri, ulen); u[ulen] = 0; }
-    open_doc *d = find_doc(s, uri, ulen);
+    open_doc *d = srv_find_doc(s, uri, ulen);
     if (!doc || !u || !l || (!d && grow_docs(s))) {
         srv_doc_free(doc); free(u); free(l);
-        return failf(f, LSP_ERR_INTERNAL, "out of memory opening %s", uri);
+        return srv_failf(f, LSP_ERR_INTERNAL, "out of memory opening %s", uri);
     }
     if (d) {
         srv_warn("didOpen: %s was already open; replacing its text", uri);
-        free(d->uri); free(d->language); srv_doc_free(d->doc);
+        free(d->uri); free(d->language); srv_doc_free(d->doc); srv_shown_clear(&d->shown);
     } else {
         d = &s->docs[s->n_docs++];
     }
-    *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc };
+    *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc, { NULL, 0, 0, "", 0 } };
     srv_debug("opened %s (%s, %zu bytes, version %d)", uri, l, srv_doc_len(doc), d->version);
     (void)result;
     return 0;
@@ -213,16 +185,16 @@ static int check_change(json_t *ch, size_t i, fail *f)
 {
     char what[48];
     snprintf(what, sizeof what, "contentChanges[%zu]", i);
-    if (!json_is_object(ch)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s must be an object", what);
-    if (!member(ch, what, "text", JSON_STRING, f)) return -1;
+    if (!json_is_object(ch)) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s must be an object", what);
+    if (!srv_member(ch, what, "text", JSON_STRING, f)) return -1;
     json_t *range = json_object_get(ch, "range");
     uint32_t v[4];
     if (range && !json_is_object(range))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
     if (range && parse_range(range, v, f)) {
         char inner[sizeof f->msg];
         snprintf(inner, sizeof inner, "%s", f->msg);
-        return failf(f, LSP_ERR_INVALID_PARAMS, "%s (in %s)", inner, what);
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s (in %s)", inner, what);
     }
     return 0;
 }
@@ -244,20 +216,20 @@ static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
                      d->uri, i);
     }
     if (srv_doc_replace(d->doc, a, b, json_string_value(text), json_string_length(text)))
-        return failf(f, LSP_ERR_INTERNAL, "out of memory applying contentChanges[%zu]", i);
+        return srv_failf(f, LSP_ERR_INTERNAL, "out of memory applying contentChanges[%zu]", i);
     return 0;
 }
 
-static int did_change(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int did_change(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
     size_t ulen;
-    json_t *td = text_document(params, &uri, &ulen, f);
-    json_t *ver = td ? member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
-    json_t *changes = ver ? member(params, "params", "contentChanges", JSON_ARRAY, f) : NULL;
+    json_t *td = srv_text_document(params, &uri, &ulen, f);
+    json_t *ver = td ? srv_member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
+    json_t *changes = ver ? srv_member(params, "params", "contentChanges", JSON_ARRAY, f) : NULL;
     if (!changes) return -1;
-    open_doc *d = find_doc(s, uri, ulen);
-    if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    open_doc *d = srv_find_doc(s, uri, ulen);
+    if (!d) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     json_int_t v = json_integer_value(ver);
     if (v <= d->version)
         srv_warn("didChange %s: version %" JSON_INTEGER_FORMAT " does not increase on %d; applied anyway",
@@ -274,24 +246,24 @@ static int did_change(srv_lsp *s, json_t *params, json_t **result, fail *f)
     return 0;
 }
 
-static int did_close(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int did_close(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
     size_t ulen;
-    if (!text_document(params, &uri, &ulen, f)) return -1;
-    open_doc *d = find_doc(s, uri, ulen);
-    if (!d) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    if (!srv_text_document(params, &uri, &ulen, f)) return -1;
+    open_doc *d = srv_find_doc(s, uri, ulen);
+    if (!d) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     drop_doc(s, d);
     (void)result;
     return 0;
 }
 
-static int did_save(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int did_save(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
     size_t ulen;
-    if (!text_document(params, &uri, &ulen, f)) return -1;
-    if (!find_doc(s, uri, ulen)) return failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    if (!srv_text_document(params, &uri, &ulen, f)) return -1;
+    if (!srv_find_doc(s, uri, ulen)) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
     (void)result;
     return 0;
 }
@@ -335,16 +307,16 @@ static lsp_encoding negotiate_encoding(json_t *caps)
     return have[LSP_ENC_UTF8] ? LSP_ENC_UTF8 : have[LSP_ENC_UTF32] ? LSP_ENC_UTF32 : LSP_ENC_UTF16;
 }
 
-static int initialize(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int initialize(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     if (!json_is_object(params))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "initialize needs params (an InitializeParams object)");
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "initialize needs params (an InitializeParams object)");
     json_t *caps = json_object_get(params, "capabilities");
     if (caps && !json_is_object(caps))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "params.capabilities must be an object");
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "params.capabilities must be an object");
     json_t *trace = json_object_get(params, "trace");
     if (trace && !json_is_null(trace) && parse_trace(trace, &s->trace))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "params.trace must be \"off\", \"messages\" or \"verbose\"");
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "params.trace must be \"off\", \"messages\" or \"verbose\"");
     s->enc = negotiate_encoding(caps);
     json_t *opts = json_object_get(params, "initializationOptions");
     if (opts) apply_settings(s, opts, "initializationOptions");
@@ -355,19 +327,29 @@ static int initialize(srv_lsp *s, json_t *params, json_t **result, fail *f)
           "textDocumentSync", "openClose", 1, "change", 2, "save", "includeText", 0,
           "experimental", "sparkdStats", "supported", 1,
         "serverInfo", "name", "sparkd", "version", SPARKD_VERSION);
-    if (!*result) return failf(f, LSP_ERR_INTERNAL, "out of memory");
+    if (!*result) return srv_failf(f, LSP_ERR_INTERNAL, "out of memory");
+    json_t *td = json_is_object(caps) ? json_object_get(caps, "textDocument") : NULL;
+    s->client_inline = json_is_object(td) && json_object_get(td, "inlineCompletion") != NULL;
+    if (s->sched) {
+        json_t *c = json_object_get(*result, "capabilities");
+        json_object_set_new(c, "inlineCompletionProvider", json_object());
+        /* the completion-list fallback, for clients without inline completion */
+        if (!s->client_inline)
+            json_object_set_new(c, "completionProvider", json_pack("{s:b,s:[s,s,s]}", "resolveProvider", 0,
+                                                                  "triggerCharacters", ".", "(", " "));
+    }
     s->state = SRV_RUNNING;
     srv_info("initialized: position encoding %s", lsp_encoding_name(s->enc));
     return 0;
 }
 
-static int initialized(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int initialized(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     (void)s; (void)params; (void)result; (void)f;
     return 0;
 }
 
-static int shutdown_(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int shutdown_(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     (void)params; (void)f;
     s->state = SRV_SHUTDOWN;
@@ -376,53 +358,57 @@ static int shutdown_(srv_lsp *s, json_t *params, json_t **result, fail *f)
     return 0;
 }
 
-static int set_trace(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int set_trace(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
-    json_t *v = member(params, "params", "value", JSON_STRING, f);
+    json_t *v = srv_member(params, "params", "value", JSON_STRING, f);
     if (!v) return -1;
     if (parse_trace(v, &s->trace))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "params.value must be \"off\", \"messages\" or \"verbose\"");
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "params.value must be \"off\", \"messages\" or \"verbose\"");
     (void)result;
     return 0;
 }
 
-static int cancel_request(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int cancel_request(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
-    json_t *id = json_is_object(params) ? json_object_get(params, "id") : NULL;
-    if (!json_is_integer(id) && !json_is_string(id))
-        return failf(f, LSP_ERR_INVALID_PARAMS, "params.id must be an integer or a string");
+    json_t *target = json_is_object(params) ? json_object_get(params, "id") : NULL;
+    (void)id;
+    if (!json_is_integer(target) && !json_is_string(target))
+        return srv_failf(f, LSP_ERR_INVALID_PARAMS, "params.id must be an integer or a string");
     s->stats.cancelled++;
-    /* Every request is answered before the next message is read, so there is
-     * never anything in flight to cancel yet. */
-    srv_debug("$/cancelRequest: no request in flight with that id");
+    if (!s->sched || !srv_sched_cancel(s->sched, target))
+        srv_debug("$/cancelRequest: no request in flight with that id");
     (void)result;
     return 0;
 }
 
-static int did_change_configuration(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int did_change_configuration(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
-    json_t *settings = member(params, "params", "settings", JSON_OBJECT, f);
+    json_t *settings = srv_member(params, "params", "settings", JSON_OBJECT, f);
     if (!settings) return -1;
     apply_settings(s, settings, "didChangeConfiguration");
     (void)result;
     return 0;
 }
 
-static int stats(srv_lsp *s, json_t *params, json_t **result, fail *f)
+static int stats(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
 {
     (void)params;
     json_t *r = srv_stats_to_json(&s->stats);
-    if (!r) return failf(f, LSP_ERR_INTERNAL, "out of memory");
+    if (!r) return srv_failf(f, LSP_ERR_INTERNAL, "out of memory");
     json_object_set_new(r, "documents", json_integer((json_int_t)s->n_docs));
     json_object_set_new(r, "position_encoding", json_string(lsp_encoding_name(s->enc)));
     json_object_set_new(r, "config", srv_config_to_json(s->cfg));
+    json_object_set_new(r, "completions", srv_comp_stats_json(&s->comp));
+    char status[512] = "no engine";
+    if (s->sched) srv_sched_status(s->sched, status, sizeof status);
+    json_object_set_new(r, "model", json_string(status));
     *result = r;
     return 0;
 }
 
 // ---------------------------------------------------------------- dispatch
 
-typedef int (*handler)(srv_lsp *s, json_t *params, json_t **result, fail *f);
+typedef int (*handler)(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 
 static const struct route {
     const char *method;
@@ -440,6 +426,10 @@ static const struct route {
     { "$/setTrace", 0, set_trace },
     { "workspace/didChangeConfiguration", 0, did_change_configuration },
     { "sparkd/stats", 1, stats },
+    { "textDocument/inlineCompletion", 1, srv_inline_completion },
+    { "textDocument/completion", 1, srv_completion },
+    { "textDocument/didShowCompletion", 0, srv_did_show_completion },
+    { "textDocument/didPartiallyAcceptCompletion", 0, srv_did_partially_accept },
 };
 
 static const struct route *route_for(const char *method)
@@ -454,41 +444,43 @@ static void handle_request(srv_lsp *s, lsp_msg *m)
     const struct route *r = route_for(m->method);
     int is_init = !strcmp(m->method, "initialize");
     if (s->state == SRV_UNINITIALIZED && !is_init) {
-        reply_error(s, m->id, LSP_ERR_NOT_INITIALIZED, "server not initialized: send initialize first");
+        srv_reply_error(s, m->id, LSP_ERR_NOT_INITIALIZED, "server not initialized: send initialize first");
         return;
     }
     if (s->state == SRV_SHUTDOWN) {
-        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "server is shut down: only exit is accepted");
+        srv_reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "server is shut down: only exit is accepted");
         return;
     }
     if (is_init && s->state != SRV_UNINITIALIZED) {
-        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "initialize may only be sent once");
+        srv_reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "initialize may only be sent once");
         return;
     }
     if (!r && !strcmp(m->method, "exit")) {
-        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "'exit' is a notification: it must not carry an id");
+        srv_reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, "'exit' is a notification: it must not carry an id");
         return;
     }
     if (!r) {
         char msg[300];
         snprintf(msg, sizeof msg, "unknown method '%.200s'", m->method);
-        reply_error(s, m->id, LSP_ERR_METHOD_NOT_FOUND, msg);
+        srv_reply_error(s, m->id, LSP_ERR_METHOD_NOT_FOUND, msg);
         return;
     }
     if (!r->request) {
         char msg[300];
         snprintf(msg, sizeof msg, "'%.200s' is a notification: it must not carry an id", m->method);
-        reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, msg);
+        srv_reply_error(s, m->id, LSP_ERR_INVALID_REQUEST, msg);
         return;
     }
     uint64_t t0 = srv_now_ns();
     json_t *result = NULL;
     fail f = { 0, "" };
-    if (r->fn(s, m->params, &result, &f) == 0) {
-        reply_result(s, m->id, result);
+    int rc = r->fn(s, m->id, m->params, &result, &f);
+    if (rc == SRV_DEFERRED) return;     /* answered when the work is done */
+    if (rc == 0) {
+        srv_reply_result(s, m->id, result);
     } else {
         srv_warn("%s: %s", m->method, f.msg);
-        reply_error(s, m->id, f.code, f.msg);
+        srv_reply_error(s, m->id, f.code, f.msg);
     }
     json_decref(result);
     srv_stats_latency(&s->stats, (srv_now_ns() - t0) / 1000);
@@ -518,7 +510,7 @@ static void handle_notification(srv_lsp *s, lsp_msg *m)
     }
     fail f = { 0, "" };
     json_t *unused = NULL;
-    if (r->fn(s, m->params, &unused, &f)) srv_warn("%s: %s", m->method, f.msg);
+    if (r->fn(s, NULL, m->params, &unused, &f)) srv_warn("%s: %s", m->method, f.msg);
     json_decref(unused);
 }
 
@@ -529,7 +521,7 @@ void srv_lsp_handle(srv_lsp *s, const char *body, size_t len)
     lsp_rpc_error e;
     if (lsp_msg_decode(body, len, &m, &e) != 0) {
         srv_warn("rejected message: %s", e.message);
-        reply_error(s, e.id, e.code, e.message);
+        srv_reply_error(s, e.id, e.code, e.message);
         lsp_rpc_error_clear(&e);
         return;
     }
@@ -558,6 +550,7 @@ srv_lsp *srv_lsp_new(srv_config *cfg, srv_send_fn send, void *ud)
     s->ud = ud;
     s->enc = LSP_ENC_UTF16;
     srv_stats_init(&s->stats);
+    srv_stats_init(&s->comp.latency);
     srv_log_set_hook(trace_hook, s);
     return s;
 }
@@ -567,6 +560,7 @@ void srv_lsp_free(srv_lsp *s)
     if (!s) return;
     srv_log_set_hook(NULL, NULL);
     while (s->n_docs) drop_doc(s, &s->docs[s->n_docs - 1]);
+    json_decref(s->comp.empty_reasons);
     free(s->docs);
     free(s);
 }
@@ -578,7 +572,9 @@ lsp_encoding srv_lsp_encoding(const srv_lsp *s) { return s->enc; }
 
 const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version)
 {
-    open_doc *d = find_doc(s, uri, strlen(uri));
+    open_doc *d = srv_find_doc(s, uri, strlen(uri));
     if (d && version) *version = d->version;
     return d ? d->doc : NULL;
 }
+
+void srv_lsp_set_sched(srv_lsp *s, srv_sched *sched) { s->sched = sched; }

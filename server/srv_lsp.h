@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include "srv_config.h"
 #include "srv_doc.h"
+#include "srv_sched.h"
 #include "srv_stats.h"
 
 typedef struct srv_lsp srv_lsp;
@@ -42,5 +43,10 @@ const srv_stats *srv_lsp_stats(const srv_lsp *s);
 /* The open document with this URI, or NULL (borrowed). */
 const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version);
 lsp_encoding srv_lsp_encoding(const srv_lsp *s);
+/* Gives the server its completion scheduler (borrowed; before initialize).
+ * Without one, completion capabilities are not advertised. The scheduler's
+ * done callback must be srv_completion_done with this srv_lsp as ud. */
+void srv_lsp_set_sched(srv_lsp *s, srv_sched *sched);
+void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res);
 
 #endif

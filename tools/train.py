@@ -23,8 +23,8 @@ says how many). The last --long-frac of the run uses --long-seq (1024) windows
 at the same tokens per step, so RoPE positions up to the 1024 context are trained.
 
 Usage (the bundled models):
-  nice -n 5 /usr/bin/python3 tools/train.py --preset main --minutes 72 --steps 100000
-  nice -n 5 /usr/bin/python3 tools/train.py --preset draft --minutes 14 --steps 100000
+  nice -n 5 /usr/bin/python3 tools/train.py --preset main --minutes 65 --steps 100000
+  nice -n 5 /usr/bin/python3 tools/train.py --preset draft --minutes 12 --steps 100000
 Outputs: .corpus/ckpt/NAME.pt (model + optimizer + config, every --ckpt-min
 minutes and at the end), .corpus/ckpt/NAME.csv (loss log).
 """
@@ -50,7 +50,7 @@ CORPUS = os.path.join(ROOT, ".corpus")
 
 PRESETS = {
     # dim, layers, heads, kv heads, ffn
-    "main": dict(dim=384, n_layer=6, n_head=8, n_kv_head=2, ffn=1024),
+    "main": dict(dim=320, n_layer=6, n_head=8, n_kv_head=2, ffn=864),
     "draft": dict(dim=128, n_layer=2, n_head=4, n_kv_head=2, ffn=384),
     "tiny": dict(dim=64, n_layer=1, n_head=2, n_kv_head=1, ffn=128),
 }
@@ -320,12 +320,12 @@ def main():
     ap.add_argument("--name", default=None)
     ap.add_argument("--minutes", type=float, default=72)
     ap.add_argument("--steps", type=int, default=100000)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--long-seq", type=int, default=1024)
     ap.add_argument("--long-frac", type=float, default=0.15)
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--data-tokens", type=int, default=8_000_000)
@@ -396,7 +396,7 @@ def main():
         now = time.time()
         vl = ""
         if now - last_ev > a.eval_min * 60:
-            vl = f"{evaluate(model, val_s):.4f}"
+            vl = f"{evaluate(model, val_s, seq=a.seq, max_windows=16):.4f}"
             last_ev = time.time()
         lw.writerow([step, tokens, f"{now - t0:.1f}", f"{cur:.6f}", seq, f"{li:.4f}", vl])
         if step % 10 == 0:
@@ -407,7 +407,7 @@ def main():
             save(step, tokens, now - t0)
             last_ck = time.time()
     el = time.time() - t0
-    vl = evaluate(model, val_s, seq=a.seq, max_windows=200)
+    vl = evaluate(model, val_s, seq=a.seq, max_windows=64)
     lw.writerow([step, tokens, f"{el:.1f}", "", "", "", f"{vl:.4f}"])
     log.close()
     save(step, tokens, el, final=True)

@@ -113,7 +113,7 @@ size_t dev_quantize(dev_dtype t, const float *src, void *dst, int64_t n)
         return 0;
     switch (t) {
     case DEV_F32: memcpy(dst, src, bytes); break;
-    case DEV_F16: kern_select()->f32_to_f16(src, dst, n); break;
+    case DEV_F16: kern_scalar.f32_to_f16(src, dst, n); break;   /* = F16C, bit for bit */
     case DEV_BF16:
         for (int64_t i = 0; i < n; i++)
             ((uint16_t *)dst)[i] = kern_f32_to_bf16_1(src[i]);
@@ -130,8 +130,8 @@ size_t dev_dequantize(dev_dtype t, const void *src, float *dst, int64_t n)
         return 0;
     switch (t) {
     case DEV_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case DEV_F16: kern_select()->f16_to_f32(src, dst, n); break;
-    case DEV_BF16: kern_select()->bf16_to_f32(src, dst, n); break;
+    case DEV_F16: kern_scalar.f16_to_f32(src, dst, n); break;
+    case DEV_BF16: kern_scalar.bf16_to_f32(src, dst, n); break;
     case DEV_Q8_0: kern_dequantize_q8_0(src, dst, n); break;
     case DEV_Q4_0: kern_dequantize_q4_0(src, dst, n); break;
     }

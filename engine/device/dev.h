@@ -8,6 +8,12 @@
  * n_in elements, i.e. GGUF ne[0] = n_in, ne[1] = n_out. Activations are F32.
  * "x(batch, n)" below means `batch` rows of `n` floats, row t at x + t*n.
  *
+ * Results are deterministic on a given device (kernel set), and a token's
+ * results depend neither on the thread count nor on the other tokens of its
+ * batch, bit for bit: a batched forward (prefill, speculative verification)
+ * gives each token exactly what a one-token step would, so greedy
+ * speculative decoding is exact.
+ *
  * Ops are synchronous: they return when the result is written. A device is
  * driven by one thread at a time (the engine's device thread); the cpu
  * device's pool threads work for that caller only. Ops return DEV_OK or a

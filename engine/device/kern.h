@@ -48,7 +48,10 @@ typedef struct {
     float *y;
 } kern_mm;
 
-/* Computes the output columns r0 <= r < r1 of every row of Y. */
+/* Computes the output columns r0 <= r < r1 of every row of Y. Each Y[t][r]
+ * must be bit-identical whatever r0, r1, batch and t's place in the batch
+ * (dev.h's batch invariance): accumulate a token's products in one fixed
+ * order. */
 typedef void (*kern_mm_fn)(const kern_mm *a, int r0, int r1);
 
 typedef struct {

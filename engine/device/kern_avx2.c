@@ -5,9 +5,12 @@
  *
  * Matmul tiling: output rows are taken in blocks of ROW_BLOCK; within a
  * block, tokens go in tiles of up to 4 and each weight row is multiplied
- * against the whole tile with one accumulator per token, so a weight block
- * loaded once serves 4 tokens while the tile's activations stay in L1. A
- * batch therefore reads W about once (from memory) and is compute-bound.
+ * against the whole tile with its own accumulators per token, so a weight
+ * block loaded once serves 4 tokens while the tile's activations stay in L1
+ * and the row block's weights in L2. A batch therefore reads W from memory
+ * about once and is compute-bound. (A 2-row x 4-token register tile was ~5-15%
+ * faster but cannot keep per-token accumulation order batch-invariant within
+ * 16 registers; see the tiles' comment.)
  *
  * Quantized dot products (llama.cpp's approach): maddubs needs one unsigned
  * operand. Q8_0: |w| (<= 128) times x with w's sign moved onto x (|x| <= 127,
@@ -101,7 +104,15 @@ AVX2_INLINE float load_w1(const void *w, int i, int wt)
     return ((const float *)w)[i];
 }
 
-/* ---- matmul tiles: one weight row r against tokens t0 .. t0+C-1 ---------- */
+/* ---- matmul tiles: one weight row r against tokens t0 .. t0+C-1 ----------
+ *
+ * Batch invariance: every tile accumulates a token's products in the same
+ * order whatever C is (two accumulators, even and odd steps, added at the
+ * end), so a token's result is bit-identical whether it is computed alone
+ * (decode) or in any slot of any batch (prefill, speculative verification),
+ * and greedy speculative decoding reproduces plain decoding exactly. The
+ * two accumulators also keep a lone token off the FMA latency chain.
+ */
 
 AVX2_INLINE void tile_float(const kern_mm *a, int r, int t0, int C, int wt)
 {
@@ -113,7 +124,6 @@ AVX2_INLINE void tile_float(const kern_mm *a, int r, int t0, int C, int wt)
         acc[c] = acc2[c] = _mm256_setzero_ps();
     }
     int i = 0, n = a->n_in;
-    /* Two accumulators per token so short tiles are not FMA-latency-bound. */
     for (; i + 16 <= n; i += 16) {
         __m256 w0 = load_w8(w, i, wt), w1 = load_w8(w, i + 8, wt);
         for (int c = 0; c < C; c++) {
@@ -121,48 +131,17 @@ AVX2_INLINE void tile_float(const kern_mm *a, int r, int t0, int C, int wt)
             acc2[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[c] + i + 8), acc2[c]);
         }
     }
-    for (; i + 8 <= n; i += 8) {
+    if (i + 8 <= n) {
         __m256 w0 = load_w8(w, i, wt);
         for (int c = 0; c < C; c++)
             acc[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[c] + i), acc[c]);
+        i += 8;
     }
     for (int c = 0; c < C; c++) {
         float s = hsum(_mm256_add_ps(acc[c], acc2[c]));
         for (int j = i; j < n; j++)
             s += load_w1(w, j, wt) * x[c][j];
         a->y[(size_t)(t0 + c) * a->n_out + r] = s;
-    }
-}
-
-/* Rows r and r+1 against a full tile: each activation load serves two
- * rows (the one-row tile is bound by loads, two per FMA). */
-AVX2_INLINE void tile2_float(const kern_mm *a, int r, int t0, int wt)
-{
-    const void *w0 = (const char *)a->w + (size_t)r * a->row_bytes;
-    const void *w1 = (const char *)w0 + a->row_bytes;
-    const float *x[TILE];
-    __m256 acc0[TILE], acc1[TILE];
-    for (int c = 0; c < TILE; c++) {
-        x[c] = a->x + (size_t)(t0 + c) * a->n_in;
-        acc0[c] = acc1[c] = _mm256_setzero_ps();
-    }
-    int i = 0, n = a->n_in;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v0 = load_w8(w0, i, wt), v1 = load_w8(w1, i, wt);
-        for (int c = 0; c < TILE; c++) {
-            __m256 xv = _mm256_loadu_ps(x[c] + i);
-            acc0[c] = _mm256_fmadd_ps(v0, xv, acc0[c]);
-            acc1[c] = _mm256_fmadd_ps(v1, xv, acc1[c]);
-        }
-    }
-    for (int c = 0; c < TILE; c++) {
-        float s0 = hsum(acc0[c]), s1 = hsum(acc1[c]);
-        for (int j = i; j < n; j++) {
-            s0 += load_w1(w0, j, wt) * x[c][j];
-            s1 += load_w1(w1, j, wt) * x[c][j];
-        }
-        a->y[(size_t)(t0 + c) * a->n_out + r] = s0;
-        a->y[(size_t)(t0 + c) * a->n_out + r + 1] = s1;
     }
 }
 
@@ -173,6 +152,19 @@ AVX2_INLINE __m256 dot_q8_block(__m256i aw, __m256i w, const int8_t *xq)
     __m256i x = _mm256_loadu_si256((const __m256i *)xq);
     __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+/* Block b of a Q8_0 row into acc[c] for each token of the tile. */
+AVX2_INLINE void q8_step(const kern_block_q8_0 *wb, int b, const int8_t *const *xq,
+                         const float *const *xd, int C, __m256 *acc)
+{
+    __m256i w = _mm256_loadu_si256((const __m256i *)wb->qs);
+    __m256i aw = _mm256_sign_epi8(w, w);
+    __m256 dw = _mm256_set1_ps(_cvtsh_ss(wb->d));
+    for (int c = 0; c < C; c++) {
+        __m256 s = dot_q8_block(aw, w, xq[c] + b * KERN_QK);
+        acc[c] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
+    }
 }
 
 AVX2_INLINE void tile_q8_0(const kern_mm *a, int r, int t0, int C)
@@ -188,66 +180,14 @@ AVX2_INLINE void tile_q8_0(const kern_mm *a, int r, int t0, int C)
         acc[c] = acc2[c] = _mm256_setzero_ps();
     }
     int b = 0;
-    if (C <= 2) {       /* few tokens: two blocks in flight per accumulator */
-        for (; b + 2 <= nb; b += 2) {
-            __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-            __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
-            __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);
-            __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d));
-            for (int c = 0; c < C; c++) {
-                __m256 s0 = dot_q8_block(aw0, w0, xq[c] + b * KERN_QK);
-                __m256 s1 = dot_q8_block(aw1, w1, xq[c] + (b + 1) * KERN_QK);
-                acc[c] = _mm256_fmadd_ps(s0, _mm256_mul_ps(d0, _mm256_set1_ps(xd[c][b])), acc[c]);
-                acc2[c] = _mm256_fmadd_ps(s1, _mm256_mul_ps(d1, _mm256_set1_ps(xd[c][b + 1])), acc2[c]);
-            }
-        }
+    for (; b + 2 <= nb; b += 2) {
+        q8_step(w + b, b, xq, xd, C, acc);
+        q8_step(w + b + 1, b + 1, xq, xd, C, acc2);
     }
-    for (; b < nb; b++) {
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256i aw0 = _mm256_sign_epi8(w0, w0);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d));
-        for (int c = 0; c < C; c++) {
-            __m256 s0 = dot_q8_block(aw0, w0, xq[c] + b * KERN_QK);
-            acc[c] = _mm256_fmadd_ps(s0, _mm256_mul_ps(d0, _mm256_set1_ps(xd[c][b])), acc[c]);
-        }
-    }
+    if (b < nb)
+        q8_step(w + b, b, xq, xd, C, acc);
     for (int c = 0; c < C; c++)
         a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
-}
-
-/* Rows r and r+1 against tokens t0 .. t0+C-1: each activation block loaded
- * once serves two rows, and each scale broadcast is shared by them too. */
-AVX2_INLINE void tile2_q8_0(const kern_mm *a, int r, int t0, int C)
-{
-    const kern_block_q8_0 *w0 = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
-    const kern_block_q8_0 *w1 = (const void *)((const char *)w0 + a->row_bytes);
-    int nb = a->n_in / KERN_QK;
-    const int8_t *xq[TILE];
-    const float *xd[TILE];
-    __m256 acc0[TILE], acc1[TILE];
-    for (int c = 0; c < C; c++) {
-        xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
-        xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
-        acc0[c] = acc1[c] = _mm256_setzero_ps();
-    }
-    for (int b = 0; b < nb; b++) {
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)w0[b].qs);
-        __m256i v1 = _mm256_loadu_si256((const __m256i *)w1[b].qs);
-        __m256i av0 = _mm256_sign_epi8(v0, v0), av1 = _mm256_sign_epi8(v1, v1);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
-        for (int c = 0; c < C; c++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[c] + b * KERN_QK));
-            __m256 dx = _mm256_broadcast_ss(xd[c] + b);
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av0, _mm256_sign_epi8(x, v0)), _mm256_set1_epi16(1));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av1, _mm256_sign_epi8(x, v1)), _mm256_set1_epi16(1));
-            acc0[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_mul_ps(d0, dx), acc0[c]);
-            acc1[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_mul_ps(d1, dx), acc1[c]);
-        }
-    }
-    for (int c = 0; c < C; c++) {
-        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(acc0[c]);
-        a->y[(size_t)(t0 + c) * a->n_out + r + 1] = hsum(acc1[c]);
-    }
 }
 
 /* Nibbles of a Q4_0 block as 32 bytes 0..15 in element order. */
@@ -258,34 +198,47 @@ AVX2_INLINE __m256i unpack_q4(const uint8_t *qs)
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+/* Block b of a Q4_0 row into acc[c] (the nibbles as 0..15) and off[c] (the
+ * -8 offset's share, dw * dx * sum(qx)). */
+AVX2_INLINE void q4_step(const kern_block_q4_0 *wb, int b, const int8_t *const *xq,
+                         const float *const *xd, const float *const *xs, int C,
+                         __m256 *acc, float *off)
+{
+    __m256i u = unpack_q4(wb->qs);
+    float dw = _cvtsh_ss(wb->d);
+    __m256 vdw = _mm256_set1_ps(dw);
+    for (int c = 0; c < C; c++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(xq[c] + b * KERN_QK));
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(vdw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
+        off[c] += dw * xs[c][b];
+    }
+}
+
 AVX2_INLINE void tile_q4_0(const kern_mm *a, int r, int t0, int C)
 {
     const kern_block_q4_0 *w = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
     int nb = a->n_in / KERN_QK;
     const int8_t *xq[TILE];
     const float *xd[TILE], *xs[TILE];
-    __m256 acc[TILE];
+    __m256 acc[TILE], acc2[TILE];
     float off[TILE];
     for (int c = 0; c < C; c++) {
         xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
         xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
         xs[c] = a->xq.s + (size_t)(t0 + c) * nb;
-        acc[c] = _mm256_setzero_ps();
+        acc[c] = acc2[c] = _mm256_setzero_ps();
         off[c] = 0;
     }
-    for (int b = 0; b < nb; b++) {
-        __m256i u = unpack_q4(w[b].qs);
-        float dw = _cvtsh_ss(w[b].d);
-        __m256 d0 = _mm256_set1_ps(dw);
-        for (int c = 0; c < C; c++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[c] + b * KERN_QK));
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(d0, _mm256_set1_ps(xd[c][b])), acc[c]);
-            off[c] += dw * xs[c][b];
-        }
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        q4_step(w + b, b, xq, xd, xs, C, acc, off);
+        q4_step(w + b + 1, b + 1, xq, xd, xs, C, acc2, off);
     }
+    if (b < nb)
+        q4_step(w + b, b, xq, xd, xs, C, acc, off);
     for (int c = 0; c < C; c++)
-        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(acc[c]) - 8 * off[c];
+        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c])) - 8 * off[c];
 }
 
 AVX2_INLINE void tile(const kern_mm *a, int r, int t0, int C, int wt)
@@ -303,17 +256,9 @@ AVX2_INLINE void mm_drive(const kern_mm *a, int r0, int r1, int wt)
     for (int rb = r0; rb < r1; rb += ROW_BLOCK) {
         int re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
         int t = 0;
-        for (; t + TILE <= a->batch; t += TILE) {
-            int r = rb;
-            if (wt == W_Q8_0)
-                for (; r + 2 <= re; r += 2)
-                    tile2_q8_0(a, r, t, TILE);
-            else if (wt != W_Q4_0)
-                for (; r + 2 <= re; r += 2)
-                    tile2_float(a, r, t, wt);
-            for (; r < re; r++)
+        for (; t + TILE <= a->batch; t += TILE)
+            for (int r = rb; r < re; r++)
                 tile(a, r, t, TILE, wt);
-        }
         int rest = a->batch - t;
         for (int r = rb; r < re; r++) {
             if (rest == 3)

@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lspclient import (TIMEOUT, Checks, DocModel, Server, Timeout, clamped_indexes, edit,  # noqa: E402
+from lspclient import (Checks, DocModel, Server, Timeout, clamped_indexes, edit,  # noqa: E402
                        expect, frame, notification, probe_changes, request, run_cli,
                        sanitizer_report)
 
@@ -173,10 +173,13 @@ def negotiation():
         (["utf-32", "utf-16"], "utf-32"),
         (["utf-16", "utf-32", "utf-8"], "utf-8"),
         (["latin-1", 7, None], "utf-16"),
+        ("utf-8", "utf-16"),          # not an array: ignored
     ]
     for offered, want in cases:
         with Server() as s:
             caps = {} if offered is None else {"general": {"positionEncodings": offered}}
+            if offered is None:
+                caps = {"general": 5}     # a mistyped "general" is ignored too
             res = s.initialize({"capabilities": caps})
             got = res["capabilities"]["positionEncoding"]
             st = s.stats()
@@ -533,6 +536,50 @@ def tracing():
         C.eq("initialize twice: -32600", (r.get("error") or {}).get("code"), -32600)
 
 
+def many_documents():
+    """40 documents: the table grows and closing swaps entries; each keeps its text."""
+    with Server() as s:
+        s.initialize()
+        texts = {f"file:///many/{i}.txt": "\U0001F600" * i + "\r\n" + "x" * (40 - i) for i in range(40)}
+        for uri, text in texts.items():
+            s.notify("textDocument/didOpen", {"textDocument": {
+                "uri": uri, "languageId": "plaintext", "version": 1, "text": text}})
+        C.eq("40 documents open", s.stats()["documents"], 40)
+        for i, uri in enumerate(list(texts)):
+            if i % 3 == 0:
+                s.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+                del texts[uri]
+        C.eq("every third closed", s.stats()["documents"], len(texts))
+        bad = []
+        for uri, text in texts.items():
+            got, want, _ = probe(s, uri, DocModel(text), 2)
+            if got != want:
+                bad.append(uri)
+        C.ok("each remaining document keeps its own text", not bad, f"wrong: {bad}")
+
+
+def log_file():
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"sparkd-e2e-{os.getpid()}.log")
+    try:
+        with Server("--log-file", path, "--log-level", "debug") as s:
+            s.initialize()
+            s.call("shutdown")
+            s.notify("exit")
+            rc = s.wait_exit()
+            s.kill()
+            err = s.stderr_text()
+        with open(path) as f:
+            log = f.read()
+        C.ok("--log-file: log goes to the file, stderr stays empty, exit 0",
+             rc == 0 and "serving on stdin/stdout" in log and "exiting with status 0" in log
+             and err == "", f"rc={rc} stderr={err[:200]!r} file={log[:200]!r}")
+        C.ok("--log-file: created with mode 0600", (os.stat(path).st_mode & 0o777) == 0o600,
+             oct(os.stat(path).st_mode))
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 def options():
     with Server("--max-message=4096", "--log-level", "warn") as s:
         s.initialize({"initializationOptions": {"max_message": 9999, "log_level": "debug"}})
@@ -550,7 +597,7 @@ def options():
 def main():
     cli_cases()
     steps = [handshake, handshake_string_id, negotiation, document_sync, big_document, lifecycle,
-             splitting, slow_reader, tracing, options]
+             splitting, slow_reader, tracing, many_documents, log_file, options]
     for fn in steps:
         C.run(f"{fn.__name__}: ran to the end", fn)
     C.finish()

@@ -927,6 +927,18 @@ def change_partially_invalid(b):
     b.touched.add(DOC)
 
 
+def range_length_ignored(b):
+    # VS Code used to send the deprecated rangeLength (UTF-16 units, here a
+    # wrong value on purpose): the range decides what is replaced.
+    b.did_change(DOC, [dict(edit(0, 0, 0, 3, "long"), rangeLength=999)])
+    b.quiet()
+
+
+def exit_with_bad_params(b):
+    # Not a valid message, so not the exit notification: answered, server stays.
+    b.body(b'{"jsonrpc":"2.0","method":"exit","params":"now"}', -32600, None)
+
+
 def position_past_end_of_line(b):
     b.did_change(DOC, [edit(0, 400, 0, 900, "<eol>")],
                  log="contentChanges[0] range is past the end of the line or document; clamped")
@@ -1144,7 +1156,8 @@ def main():
     docs = ([(n, bad_open(p, w)) for n, p, w in OPEN_CASES]
             + [(n, bad_change(p, w)) for n, p, w in CHANGE_CASES]
             + [(f.__name__, f) for f in (
-                change_partially_invalid, position_past_end_of_line, position_past_end_of_document,
+                change_partially_invalid, range_length_ignored, exit_with_bad_params,
+                position_past_end_of_line, position_past_end_of_document,
                 position_inside_surrogate_pair, version_backwards, version_repeated,
                 did_open_twice, did_close_unknown, did_save_unknown, did_open_huge_document,
                 cancel_request_bad_id, set_trace_bad_value, did_change_configuration_bad,

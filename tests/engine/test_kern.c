@@ -58,6 +58,19 @@ static float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static const char *simd_specs[] = { "scalar", "avx2" };
 static int have_simd(int i) { return i == 0 || kern_avx2() != NULL; }
 
+/* Runs body once per (kernel set, thread count) with device `d`. */
+#define FOR_EACH_DEVICE(d, ...)                                                      \
+    for (int si_ = 0; si_ < 2; si_++)                                                \
+        for (int th_ = 1; th_ <= 2; th_++) {                                         \
+            if (!have_simd(si_))                                                     \
+                continue;                                                            \
+            char spec_[64];                                                          \
+            snprintf(spec_, sizeof spec_, "cpu:threads=%d,simd=%s", th_, simd_specs[si_]); \
+            dev_device *d = open_dev(spec_);                                         \
+            __VA_ARGS__;                                                             \
+            dev_close(d);                                                            \
+        }
+
 static const dev_dtype all_dtypes[] = { DEV_F32, DEV_F16, DEV_BF16, DEV_Q8_0, DEV_Q4_0 };
 
 /* ---- dtypes and conversions --------------------------------------------- */
@@ -368,6 +381,37 @@ START_TEST(test_matmul_matches_double_within_documented_bound)
 }
 END_TEST
 
+/* A token's output does not depend on the batch around it, bit for bit:
+ * greedy speculative decoding (verify k tokens in one batch) must reproduce
+ * one-token decoding exactly. */
+START_TEST(test_matmul_and_attention_are_batch_invariant)
+{
+    int n_out = 37, n_in = 160, batch = 7, nh = 4, nkv = 2, hd = 40, pos0 = 40;
+    FOR_EACH_DEVICE(d, {
+        for (size_t ti = 0; ti < 5; ti++) {
+            rng_seed(40 + ti);
+            float *wf, *x = rand_vec((size_t)batch * n_in, 2), yb[7 * 37], y1[37];
+            void *w = make_weights(all_dtypes[ti], n_out, n_in, &wf);
+            ck_assert_int_eq(dev_matmul(d, all_dtypes[ti], w, n_out, n_in, x, batch, yb), DEV_OK);
+            for (int t = 0; t < batch; t++) {
+                ck_assert_int_eq(dev_matmul(d, all_dtypes[ti], w, n_out, n_in, x + t * n_in, 1, y1), DEV_OK);
+                EXPECT(!memcmp(y1, yb + t * n_out, sizeof y1), "%s token %d", dev_dtype_name(all_dtypes[ti]), t);
+            }
+            free(w), free(wf), free(x);
+        }
+        size_t qn = (size_t)batch * nh * hd, cn = (size_t)(pos0 + batch) * nkv * hd;
+        float *q = rand_vec(qn, 2), *k = rand_vec(cn, 2), *v = rand_vec(cn, 1);
+        float *ob = malloc(qn * sizeof *ob), o1[4 * 40];
+        ck_assert_int_eq(dev_attention(d, ob, q, k, v, nh, nkv, hd, pos0, batch), DEV_OK);
+        for (int t = 0; t < batch; t++) {
+            ck_assert_int_eq(dev_attention(d, o1, q + t * nh * hd, k, v, nh, nkv, hd, pos0 + t, 1), DEV_OK);
+            EXPECT(!memcmp(o1, ob + t * nh * hd, sizeof o1), "attention token %d", t);
+        }
+        free(q), free(k), free(v), free(ob);
+    });
+}
+END_TEST
+
 START_TEST(test_get_row_every_dtype)
 {
     int rows = 5, n = 96;
@@ -392,19 +436,6 @@ START_TEST(test_get_row_every_dtype)
 END_TEST
 
 /* ---- row and element-wise ops against double references ----------------- */
-
-/* Runs body once per (kernel set, thread count) with device `d`. */
-#define FOR_EACH_DEVICE(d, ...)                                                      \
-    for (int si_ = 0; si_ < 2; si_++)                                                \
-        for (int th_ = 1; th_ <= 2; th_++) {                                         \
-            if (!have_simd(si_))                                                     \
-                continue;                                                            \
-            char spec_[64];                                                          \
-            snprintf(spec_, sizeof spec_, "cpu:threads=%d,simd=%s", th_, simd_specs[si_]); \
-            dev_device *d = open_dev(spec_);                                         \
-            __VA_ARGS__;                                                             \
-            dev_close(d);                                                            \
-        }
 
 static void assert_close(const float *a, const double *e, size_t n, double rel, double abs_,
                          const char *what)
@@ -738,6 +769,7 @@ static Suite *kern_suite(void)
     tcase_add_test(tc, test_quantize_act_simd_bit_identical);
     tcase_add_test(tc, test_matmul_simd_matches_scalar_every_dtype_odd_sizes_threads);
     tcase_add_test(tc, test_matmul_matches_double_within_documented_bound);
+    tcase_add_test(tc, test_matmul_and_attention_are_batch_invariant);
     tcase_add_test(tc, test_get_row_every_dtype);
     tcase_add_test(tc, test_rmsnorm_matches_double);
     tcase_add_test(tc, test_rope_normal_and_neox_match_double);

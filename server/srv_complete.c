@@ -1,0 +1,277 @@
+/* srv_complete.c — textDocument/inlineCompletion and textDocument/completion:
+ * from a request to a scheduled engine job and back to an answer, plus the
+ * forward-typing fast path and the acceptance notifications.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lsp_rpc.h"
+#include "srv_internal.h"
+#include "srv_log.h"
+
+typedef enum { KIND_INLINE, KIND_COMPLETION } comp_kind;
+
+/* What the answer needs to know about its request (srv_job_req.user). */
+typedef struct {
+    comp_kind kind;
+    uint32_t line, character;   /* the cursor, as the client sent it */
+    size_t anchor;              /* cursor byte offset when asked */
+    int version;                /* document version when asked */
+} comp_req;
+
+void srv_shown_clear(shown_suggestion *sh)
+{
+    free(sh->text);
+    memset(sh, 0, sizeof *sh);
+}
+
+static void count_empty(srv_lsp *s, const char *reason)
+{
+    comp_stats *c = &s->comp;
+    c->empty++;
+    if (!c->empty_reasons) c->empty_reasons = json_object();
+    json_t *n = json_object_get(c->empty_reasons, reason);
+    json_object_set_new(c->empty_reasons, reason, json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+static json_t *position(uint32_t line, uint32_t character)
+{
+    return json_pack("{s:i,s:i}", "line", (json_int_t)line, "character", (json_int_t)character);
+}
+
+/* The LSP answer for a suggestion text (or an empty one for text == NULL). */
+static json_t *answer(comp_kind kind, uint32_t line, uint32_t ch, const char *text, size_t len)
+{
+    if (kind == KIND_INLINE) {
+        json_t *items = json_array();
+        if (text && len) {
+            json_t *t = json_stringn(text, len);
+            json_array_append_new(items, json_pack("{s:o,s:{s:o,s:o}}", "insertText", t,
+                "range", "start", position(line, ch), "end", position(line, ch)));
+        }
+        return json_pack("{s:o}", "items", items);
+    }
+    json_t *items = json_array();
+    if (text && len) {
+        /* label: the first line, shortened; the edit inserts the whole text */
+        size_t first = 0;
+        while (first < len && text[first] != '\n') first++;
+        json_t *label = json_stringn(text, first > 60 ? 60 : first);
+        json_array_append_new(items, json_pack("{s:o,s:i,s:s,s:s,s:i,s:{s:{s:o,s:o},s:o},s:s}",
+            "label", label, "kind", 1, "detail", "sparkd", "sortText", "0", "insertTextFormat", 1,
+            "textEdit", "range", "start", position(line, ch), "end", position(line, ch),
+                        "newText", json_stringn(text, len),
+            "filterText", ""));
+    }
+    return json_pack("{s:b,s:o}", "isIncomplete", 1, "items", items);
+}
+
+/* Forward typing: the text typed since the suggestion was shown is its start. */
+static int fast_path(open_doc *d, size_t off, const char **rest, size_t *rest_len)
+{
+    shown_suggestion *sh = &d->shown;
+    if (!sh->text || off < sh->anchor || off - sh->anchor >= sh->len) return 0;
+    size_t typed = off - sh->anchor;
+    char buf[128 + 256];
+    if (typed > 256 || sh->anchor < sh->tail_len) return 0;
+    size_t got = srv_doc_copy(d->doc, sh->anchor - sh->tail_len, off, buf);
+    if (got != sh->tail_len + typed || memcmp(buf, sh->tail, sh->tail_len) ||
+        memcmp(buf + sh->tail_len, sh->text, typed))
+        return 0;
+    *rest = sh->text + typed;
+    *rest_len = sh->len - typed;
+    return 1;
+}
+
+static void remember_shown(open_doc *d, size_t anchor, const char *text, size_t len)
+{
+    srv_shown_clear(&d->shown);
+    char *t = malloc(len);
+    if (!t) return;
+    memcpy(t, text, len);
+    shown_suggestion *sh = &d->shown;
+    sh->text = t;
+    sh->len = len;
+    sh->anchor = anchor;
+    sh->tail_len = anchor < sizeof sh->tail ? anchor : sizeof sh->tail;
+    srv_doc_copy(d->doc, anchor - sh->tail_len, anchor, sh->tail);
+}
+
+/* Copies doc[a, b) into a new NUL-terminated buffer. */
+static char *copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len)
+{
+    char *p = malloc(b - a + 1);
+    if (!p) return NULL;
+    *len = srv_doc_copy(doc, a, b, p);
+    p[*len] = 0;
+    return p;
+}
+
+/* The path part of a file:// URI, for the prompt's file header. */
+static char *uri_path(const char *uri)
+{
+    const char *p = strncmp(uri, "file://", 7) ? uri : uri + 7;
+    return strdup(p);
+}
+
+static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json_t **result, fail *f)
+{
+    const char *uri;
+    size_t ulen;
+    json_t *td = srv_text_document(params, &uri, &ulen, f);
+    json_t *pos = td ? srv_member(params, "params", "position", JSON_OBJECT, f) : NULL;
+    uint32_t line, ch;
+    if (!pos || srv_get_uint32(pos, "position", "line", &line, f) ||
+        srv_get_uint32(pos, "position", "character", &ch, f))
+        return -1;
+    json_t *ctx = json_object_get(params, "context");
+    json_t *tk = json_is_object(ctx) ? json_object_get(ctx, "triggerKind") : NULL;
+    if (tk && !json_is_integer(tk))
+        return srv_failf(f, -32602, "params.context.triggerKind must be an integer");
+    /* inline: 1 Invoked, 2 Automatic; completion: 1 Invoked, 2 TriggerCharacter, 3 Incomplete */
+    int invoked = !tk || json_integer_value(tk) == 1;
+    open_doc *d = srv_find_doc(s, uri, ulen);
+    if (!d) return srv_failf(f, -32602, "%s is not open", uri);
+    s->comp.requests++;
+    int clamped = 0;
+    size_t off = srv_doc_offset(d->doc, s->enc, line, ch, &clamped);
+    if (clamped) srv_warn("%s: position %u:%u is past the end of the line or document; clamped", uri, line, ch);
+
+    const char *rest;
+    size_t rest_len;
+    if (fast_path(d, off, &rest, &rest_len)) {
+        s->comp.fast_path++;
+        s->comp.answered++;
+        *result = answer(kind, line, ch, rest, rest_len);
+        srv_debug("%s: answered from the shown suggestion (%zu bytes left)", uri, rest_len);
+        return 0;
+    }
+    if (!s->sched) {
+        count_empty(s, "no completion engine");
+        *result = answer(kind, line, ch, NULL, 0);
+        return 0;
+    }
+    srv_job_req *req = calloc(1, sizeof *req);
+    comp_req *cr = calloc(1, sizeof *cr);
+    if (!req || !cr) { free(req); free(cr); return srv_failf(f, -32603, "out of memory"); }
+    req->user = cr;
+    *cr = (comp_req){ kind, line, ch, off, d->version };
+    req->id = json_incref(id);
+    req->uri = malloc(ulen + 1);
+    if (req->uri) { memcpy(req->uri, uri, ulen); req->uri[ulen] = 0; }
+    req->prefix = copy_range(d->doc, 0, off, &req->prefix_len);
+    req->suffix = copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
+    req->path = uri_path(uri);
+    if (!req->uri || !req->prefix || !req->suffix || !req->path) {
+        free(cr);
+        req->user = NULL;
+        srv_job_req_free(req);
+        return srv_failf(f, -32603, "out of memory");
+    }
+    /* Automatic triggers: shorter, single-line when the cursor is mid-line. */
+    int mid_line = 0;
+    for (size_t i = 0; i < req->suffix_len && req->suffix[i] != '\n'; i++)
+        if (req->suffix[i] != ' ' && req->suffix[i] != '\t' && req->suffix[i] != '\r') { mid_line = 1; break; }
+    req->max_tokens = s->cfg->n_predict;
+    req->max_lines = invoked ? 8 : mid_line ? 1 : 4;
+    req->temperature = (float)s->cfg->temp;
+    req->seed = s->cfg->seed;
+    req->debounce_ms = invoked ? 0 : s->cfg->debounce_ms;
+    req->deadline_ms = invoked ? 3000 : 1000;
+    srv_sched_submit(s->sched, req);
+    return SRV_DEFERRED;
+}
+
+int srv_inline_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
+{
+    return schedule(s, KIND_INLINE, id, params, result, f);
+}
+
+int srv_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
+{
+    return schedule(s, KIND_COMPLETION, id, params, result, f);
+}
+
+void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
+{
+    srv_lsp *s = ud;
+    comp_req *cr = req->user;
+    comp_stats *c = &s->comp;
+    uint64_t us = (srv_now_ns() - req->submitted_ns) / 1000;
+    srv_stats_latency(&c->latency, us);
+    c->prompt_tokens += (uint64_t)res->prompt_tokens;
+    c->reused_tokens += (uint64_t)res->reused_tokens;
+    c->generated_tokens += (uint64_t)res->generated_tokens;
+    c->steps += res->steps;
+    c->drafted += res->drafted;
+    c->accepted += res->accepted;
+    if (s->state != SRV_RUNNING) {
+        /* after shutdown nothing more is answered */
+    } else if (res->cancelled) {
+        srv_reply_error(s, req->id, LSP_ERR_REQUEST_CANCELLED, "cancelled by $/cancelRequest");
+        count_empty(s, "cancelled");
+    } else {
+        json_t *ans;
+        if (res->empty) {
+            count_empty(s, res->reason);
+            srv_log(res->detail[0] ? SRV_LOG_WARN : SRV_LOG_DEBUG, "%s: no suggestion: %s%s%s", req->uri,
+                    res->reason, res->detail[0] ? ": " : "", res->detail);
+            ans = answer(cr->kind, cr->line, cr->character, NULL, 0);
+        } else {
+            c->answered++;
+            ans = answer(cr->kind, cr->line, cr->character, res->text, res->len);
+            open_doc *d = srv_find_doc(s, req->uri, strlen(req->uri));
+            if (d && d->version == cr->version) remember_shown(d, cr->anchor, res->text, res->len);
+            srv_debug("%s: suggestion of %zu bytes in %.1f ms (queue %.1f, prefill %.1f ms for %d of %d "
+                      "prompt tokens, decode %.1f ms, %d tokens, %llu/%llu drafts)", req->uri, res->len,
+                      us / 1e3, res->queue_ms, res->prefill_ms, res->prompt_tokens - res->reused_tokens,
+                      res->prompt_tokens, res->decode_ms, res->generated_tokens,
+                      (unsigned long long)res->accepted, (unsigned long long)res->drafted);
+        }
+        srv_reply_result(s, req->id, ans);
+        json_decref(ans);
+    }
+    free(cr);
+    req->user = NULL;
+    srv_job_req_free(req);
+    srv_job_res_clear(res);
+}
+
+/* Copilot-style notifications: statistics that also drive nothing yet. */
+int srv_did_show_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
+{
+    (void)id; (void)result;
+    if (!json_is_object(params)) return srv_failf(f, -32602, "params must be an object");
+    s->comp.shown++;
+    return 0;
+}
+
+int srv_did_partially_accept(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
+{
+    (void)id; (void)result;
+    json_t *n = json_is_object(params) ? json_object_get(params, "acceptedLength") : NULL;
+    if (n && (!json_is_integer(n) || json_integer_value(n) < 0))
+        return srv_failf(f, -32602, "params.acceptedLength must be a non-negative integer");
+    s->comp.partial_accepts++;
+    if (n) s->comp.accepted_chars += (uint64_t)json_integer_value(n);
+    return 0;
+}
+
+json_t *srv_comp_stats_json(const comp_stats *c)
+{
+    json_t *lat = srv_stats_to_json(&c->latency);
+    json_t *latency = json_incref(json_object_get(lat, "latency"));
+    json_decref(lat);
+    json_t *reasons = c->empty_reasons ? json_incref(c->empty_reasons) : json_object();
+    return json_pack("{s:I,s:I,s:I,s:I,s:O,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
+        "requests", (json_int_t)c->requests, "answered", (json_int_t)c->answered,
+        "fast_path", (json_int_t)c->fast_path, "empty", (json_int_t)c->empty,
+        "empty_reasons", reasons,
+        "shown", (json_int_t)c->shown, "partial_accepts", (json_int_t)c->partial_accepts,
+        "accepted_chars", (json_int_t)c->accepted_chars,
+        "prompt_tokens", (json_int_t)c->prompt_tokens, "reused_tokens", (json_int_t)c->reused_tokens,
+        "generated_tokens", (json_int_t)c->generated_tokens, "steps", (json_int_t)c->steps,
+        "drafted", (json_int_t)c->drafted, "accepted", (json_int_t)c->accepted,
+        "acceptance_rate", c->drafted ? (double)c->accepted / (double)c->drafted : 0.0,
+        "latency", latency);
+}

@@ -1,0 +1,365 @@
+/* srv_sched.c — the worker thread that owns the engine; see srv_sched.h. */
+#include "srv_sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "complete.h"
+#include "srv_log.h"
+#include "srv_stats.h"
+
+enum { PREEMPT_NONE, PREEMPT_SUPERSEDED, PREEMPT_CANCELLED, PREEMPT_QUIT };
+
+typedef struct done_item {
+    srv_job_req *req;
+    srv_job_res res;
+    struct done_item *next;
+} done_item;
+
+struct srv_sched {
+    pthread_t th;
+    int started;
+    int efd;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    srv_job_req *pending;       /* FIFO */
+    srv_job_req *running;
+    atomic_int preempt;         /* PREEMPT_* for the running request */
+    done_item *done_head, *done_tail;
+    int quit;
+    srv_config cfg;
+    char status[512];
+    srv_sched_done_fn done;
+    void *ud;
+};
+
+void srv_job_req_free(srv_job_req *r)
+{
+    if (!r) return;
+    json_decref(r->id);
+    free(r->uri);
+    free(r->prefix);
+    free(r->suffix);
+    free(r->path);
+    free(r);
+}
+
+void srv_job_res_clear(srv_job_res *r)
+{
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+static void signal_loop(srv_sched *s)
+{
+    uint64_t one = 1;
+    ssize_t n = write(s->efd, &one, sizeof one);
+    (void)n;   /* a full counter still wakes the loop */
+}
+
+/* Queues a finished request for the loop (s->mu held). */
+static void push_done(srv_sched *s, srv_job_req *req, const srv_job_res *res)
+{
+    done_item *d = calloc(1, sizeof *d);
+    if (!d) {   /* cannot even report: drop it, loudly */
+        srv_error("out of memory reporting a completion result; request dropped");
+        srv_job_req_free(req);
+        free(res->text);
+        return;
+    }
+    d->req = req;
+    d->res = *res;
+    if (s->done_tail) s->done_tail->next = d;
+    else s->done_head = d;
+    s->done_tail = d;
+}
+
+static void empty_result(srv_job_res *res, const char *reason)
+{
+    memset(res, 0, sizeof *res);
+    res->empty = 1;
+    res->reason = reason;
+}
+
+// ---------------------------------------------------------------- worker
+
+static eng_engine *load_engine(srv_sched *s)
+{
+    char mpath[SRV_PATH_MAX], dpath[SRV_PATH_MAX], spec[160], err[512];
+    srv_model_path(s->cfg.model, "sparkd-main.gguf", mpath, sizeof mpath);
+    int draft = strcmp(s->cfg.draft, "none") != 0;
+    if (draft) {
+        srv_model_path(s->cfg.draft, "sparkd-draft.gguf", dpath, sizeof dpath);
+        if (!s->cfg.draft[0] && access(dpath, R_OK) != 0) draft = 0;
+    }
+    const char *dev = strncmp(s->cfg.device, "wse", 3) ? s->cfg.device : "cpu";
+    if (s->cfg.threads && !strchr(dev, ':')) snprintf(spec, sizeof spec, "%s:threads=%d", dev, s->cfg.threads);
+    else snprintf(spec, sizeof spec, "%s", dev);
+    eng_engine_params p;
+    eng_engine_params_init(&p);
+    p.model_path = mpath;
+    p.draft_path = draft ? dpath : NULL;
+    p.device = spec;
+    double t0 = eng_now_ms();
+    eng_engine *e = eng_engine_new(&p, err, sizeof err);
+    pthread_mutex_lock(&s->mu);
+    if (e) snprintf(s->status, sizeof s->status, "ready");
+    else snprintf(s->status, sizeof s->status, "%s", err);
+    pthread_mutex_unlock(&s->mu);
+    if (e) srv_info("engine ready in %.0f ms: %s%s%s", eng_now_ms() - t0, mpath, draft ? " + draft " : "",
+                    draft ? dpath : "");
+    else srv_error("cannot load the model: %s (completions will be empty; set --model or the "
+                   "\"model\" setting)", err);
+    return e;
+}
+
+/* Runs one request to its end on the engine. */
+static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *res)
+{
+    eng_request r;
+    eng_request_init(&r);
+    r.prefix = req->prefix;
+    r.prefix_len = req->prefix_len;
+    r.suffix = req->suffix;
+    r.suffix_len = req->suffix_len;
+    r.path = req->path;
+    r.max_tokens = req->max_tokens;
+    r.max_lines = req->max_lines;
+    r.temperature = req->temperature;
+    r.seed = req->seed;
+    if (req->deadline_ms > 0) r.deadline_ms = req->submitted_ns / 1e6 + req->deadline_ms;
+    char err[256];
+    eng_job *j = eng_job_start(e, &r, err, sizeof err);
+    if (!j) {
+        empty_result(res, "error");
+        snprintf(res->detail, sizeof res->detail, "%s", err);
+        return;
+    }
+    int rc;
+    while ((rc = eng_job_step(j)) == 0) {
+        int p = atomic_load(&s->preempt);
+        if (p != PREEMPT_NONE) {
+            empty_result(res, p == PREEMPT_CANCELLED ? "cancelled" :
+                              p == PREEMPT_QUIT ? "shutting down" : "superseded by a newer request");
+            res->cancelled = p == PREEMPT_CANCELLED;
+            eng_job_free(j);
+            return;
+        }
+    }
+    memset(res, 0, sizeof *res);
+    if (rc < 0) {
+        empty_result(res, "error");
+        snprintf(res->detail, sizeof res->detail, "%s", eng_job_error(j));
+    } else {
+        size_t n;
+        const char *t = eng_job_text(j, &n);
+        eng_stop why = eng_job_stop_reason(j);
+        res->text = malloc(n + 1);
+        if (res->text) { memcpy(res->text, t, n); res->text[n] = 0; res->len = n; }
+        int blank = 1;
+        for (size_t i = 0; i < n; i++) blank &= t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r';
+        res->empty = blank;
+        res->reason = !blank ? "" : why == ENG_STOP_DEADLINE ? "deadline reached before any text"
+                    : why == ENG_STOP_SUFFIX ? "filtered: duplicate of the code after the cursor"
+                    : "model produced nothing";
+    }
+    const eng_job_stats *st = eng_job_get_stats(j);
+    res->prompt_tokens = st->prompt_tokens;
+    res->reused_tokens = st->reused_tokens;
+    res->generated_tokens = st->generated_tokens;
+    res->prefill_ms = st->prefill_ms;
+    res->decode_ms = st->decode_ms;
+    res->steps = st->steps;
+    res->drafted = st->drafted;
+    res->accepted = st->accepted;
+    eng_job_free(j);
+}
+
+/* Waits for the next request whose debounce has passed (s->mu held);
+ * returns it unlinked, or NULL when quitting. */
+static srv_job_req *next_request(srv_sched *s)
+{
+    for (;;) {
+        while (!s->quit && !s->pending) pthread_cond_wait(&s->cv, &s->mu);
+        if (s->quit) return NULL;
+        srv_job_req *r = s->pending;
+        uint64_t ready = r->submitted_ns + (uint64_t)r->debounce_ms * 1000000u, now = srv_now_ns();
+        if (now >= ready) {
+            s->pending = r->next;
+            r->next = NULL;
+            return r;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wait = ready - now;
+        ts.tv_sec += (time_t)(wait / 1000000000u);
+        ts.tv_nsec += (long)(wait % 1000000000u);
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);   /* a newer request may replace r */
+    }
+}
+
+static void *worker(void *arg)
+{
+    srv_sched *s = arg;
+    eng_engine *e = load_engine(s);
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        srv_job_req *req = next_request(s);
+        if (!req) break;
+        s->running = req;
+        atomic_store(&s->preempt, PREEMPT_NONE);
+        pthread_mutex_unlock(&s->mu);
+
+        srv_job_res res;
+        double queued = (srv_now_ns() - req->submitted_ns) / 1e6;
+        if (!e) {
+            empty_result(&res, "model unavailable");
+            pthread_mutex_lock(&s->mu);
+            snprintf(res.detail, sizeof res.detail, "%.200s", s->status);
+            pthread_mutex_unlock(&s->mu);
+        } else {
+            run_job(s, e, req, &res);
+        }
+        res.queue_ms = queued;
+
+        pthread_mutex_lock(&s->mu);
+        s->running = NULL;
+        push_done(s, req, &res);
+        signal_loop(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    eng_engine_free(e);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- loop side
+
+srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud, char *err, size_t errlen)
+{
+    srv_sched *s = calloc(1, sizeof *s);
+    if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
+    s->cfg = *cfg;
+    s->done = done;
+    s->ud = ud;
+    snprintf(s->status, sizeof s->status, "loading");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) { snprintf(err, errlen, "eventfd: %s", strerror(errno)); srv_sched_free(s); return NULL; }
+    int rc = pthread_create(&s->th, NULL, worker, s);
+    if (rc) { snprintf(err, errlen, "cannot start the worker thread: %s", strerror(rc)); srv_sched_free(s); return NULL; }
+    s->started = 1;
+    return s;
+}
+
+int srv_sched_fd(const srv_sched *s) { return s->efd; }
+
+void srv_sched_submit(srv_sched *s, srv_job_req *req)
+{
+    req->submitted_ns = srv_now_ns();
+    req->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    int signalled = 0;
+    for (srv_job_req **pp = &s->pending; *pp;) {
+        srv_job_req *p = *pp;
+        if (!strcmp(p->uri, req->uri)) {
+            *pp = p->next;
+            srv_job_res res;
+            empty_result(&res, "superseded by a newer request");
+            push_done(s, p, &res);
+            signalled = 1;
+        } else {
+            pp = &p->next;
+        }
+    }
+    if (s->running && !strcmp(s->running->uri, req->uri))
+        atomic_store(&s->preempt, PREEMPT_SUPERSEDED);
+    srv_job_req **tail = &s->pending;
+    while (*tail) tail = &(*tail)->next;
+    *tail = req;
+    pthread_cond_signal(&s->cv);
+    if (signalled) signal_loop(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int srv_sched_cancel(srv_sched *s, json_t *id)
+{
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (srv_job_req **pp = &s->pending; *pp; pp = &(*pp)->next) {
+        srv_job_req *p = *pp;
+        if (json_equal(p->id, id)) {
+            *pp = p->next;
+            srv_job_res res;
+            empty_result(&res, "cancelled");
+            res.cancelled = 1;
+            push_done(s, p, &res);
+            signal_loop(s);
+            found = 1;
+            break;
+        }
+    }
+    if (!found && s->running && json_equal(s->running->id, id)) {
+        atomic_store(&s->preempt, PREEMPT_CANCELLED);
+        found = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+void srv_sched_drain(srv_sched *s)
+{
+    uint64_t v;
+    while (read(s->efd, &v, sizeof v) > 0) {}
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        done_item *d = s->done_head;
+        if (d) {
+            s->done_head = d->next;
+            if (!s->done_head) s->done_tail = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!d) return;
+        s->done(s->ud, d->req, &d->res);
+        free(d);
+    }
+}
+
+void srv_sched_status(srv_sched *s, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&s->mu);
+    snprintf(out, outlen, "%s", s->status);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_sched_free(srv_sched *s)
+{
+    if (!s) return;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = 1;
+        atomic_store(&s->preempt, PREEMPT_QUIT);
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->th, NULL);
+    }
+    while (s->pending) { srv_job_req *p = s->pending; s->pending = p->next; srv_job_req_free(p); }
+    while (s->done_head) {
+        done_item *d = s->done_head;
+        s->done_head = d->next;
+        srv_job_req_free(d->req);
+        free(d->res.text);
+        free(d);
+    }
+    if (s->efd >= 0) close(s->efd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

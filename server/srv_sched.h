@@ -1,0 +1,82 @@
+/* srv_sched.h — the completion scheduler: one worker thread that owns the
+ * engine and runs completion jobs step by step, and an eventfd through which
+ * finished jobs come back to the event loop.
+ *
+ * The loop never blocks on the engine: it submits a request and returns;
+ * when the request finishes (or is superseded, cancelled, or fails) the
+ * worker queues the result and signals the eventfd; the loop then calls
+ * srv_sched_drain(), which runs the done callback on the loop thread.
+ *
+ * Scheduling: requests run one at a time, oldest first, except that a newer
+ * request for the same document replaces an older one, whether it is still
+ * waiting (answered "superseded" at once) or running (preempted between two
+ * engine steps, a few ms). A request waits out its debounce before it starts,
+ * so a burst of keystrokes costs one job.
+ */
+#ifndef SPARKD_SRV_SCHED_H
+#define SPARKD_SRV_SCHED_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "srv_config.h"
+
+typedef struct srv_sched srv_sched;
+
+/* A completion request. The scheduler owns it from submit to done. */
+typedef struct srv_job_req {
+    json_t *id;                 /* the LSP request id (owned reference) */
+    char *uri;                  /* owned */
+    char *prefix, *suffix;      /* owned copies of the text around the cursor */
+    size_t prefix_len, suffix_len;
+    char *path;                 /* file path for the prompt (owned, may be NULL) */
+    int max_tokens, max_lines;
+    float temperature;
+    uint64_t seed;
+    int debounce_ms;            /* wait this long for a newer request first */
+    int deadline_ms;            /* budget from submission; 0 = none */
+    uint64_t submitted_ns;
+    void *user;                 /* the caller's (e.g. request kind, position) */
+    struct srv_job_req *next;   /* scheduler's list link */
+} srv_job_req;
+
+/* What happened to a request. text is owned by the result. reason is a
+ * static string naming why the answer is what it is ("" when the text is a
+ * normal completion). */
+typedef struct {
+    char *text;
+    size_t len;
+    int empty;                  /* 1: no completion to show; reason says why */
+    int cancelled;              /* 1: $/cancelRequest (answer RequestCancelled) */
+    const char *reason;
+    char detail[256];           /* an error message, when reason is "error" */
+    int prompt_tokens, reused_tokens, generated_tokens;
+    double prefill_ms, decode_ms, queue_ms;
+    uint64_t steps, drafted, accepted;
+} srv_job_res;
+
+/* Called on the loop thread from srv_sched_drain(). Takes ownership of req
+ * and res (free them with srv_job_req_free / srv_job_res_clear). */
+typedef void (*srv_sched_done_fn)(void *ud, srv_job_req *req, srv_job_res *res);
+
+/* Starts the worker, which loads the models from cfg (a copy is taken) in the
+ * background. NULL with err on failure to start (no thread, no eventfd). */
+srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud,
+                         char *err, size_t errlen);
+/* Stops the worker (answers nothing more), joins it, frees everything. */
+void srv_sched_free(srv_sched *s);
+int srv_sched_fd(const srv_sched *s);
+
+void srv_sched_submit(srv_sched *s, srv_job_req *req);
+/* Cancels the request with this id, waiting or running (no-op if unknown).
+ * Returns 1 if it was found. */
+int srv_sched_cancel(srv_sched *s, json_t *id);
+void srv_sched_drain(srv_sched *s);
+
+/* Model status for logs and stats: "loading", "ready", or the load error. */
+void srv_sched_status(srv_sched *s, char *out, size_t outlen);
+
+void srv_job_req_free(srv_job_req *r);
+void srv_job_res_clear(srv_job_res *r);
+
+#endif
