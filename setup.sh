@@ -7,7 +7,11 @@ cd "$(dirname "$0")"
 
 PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       libjansson-dev libev-dev libsqlite3-dev check libtree-sitter-dev
-      python3 python3-numpy nodejs npm)
+      python3 python3-numpy)
+# Node.js (end-to-end test with a real LSP client library, grammar fetch):
+# any node/npm on PATH will do; Debian's packages otherwise.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
