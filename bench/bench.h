@@ -27,6 +27,7 @@ int bench_save(const char *dir, const char *name, json_t *json);
 double bench_now_ms(void);
 
 int bench_engine(int argc, char **argv);
+int bench_spec(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

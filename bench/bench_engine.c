@@ -174,12 +174,14 @@ int cmd_bench(int argc, char **argv)
         "usage: sparkd bench NAME [OPTIONS]\n"
         "\n"
         "benchmarks (each writes bench/results/NAME.json and prints a table):\n"
-        "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n";
+        "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n"
+        "  spec       speculative decoding speed-up and acceptance on real code (bundled models)\n";
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
         fputs(BUSAGE, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "spec")) return bench_spec(argc - 1, argv + 1);
     fprintf(stderr, "sparkd bench: unknown benchmark '%s'\n%s", argv[0], BUSAGE);
     return 2;
 }

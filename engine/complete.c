@@ -385,7 +385,11 @@ static int decode_step(eng_job *j)
     if (got < 0) return jfail(j, "%s", eng_spec_error(e->spec));
     for (int i = 0; i < got; i++) {
         /* the end of the middle, or any other control token: nothing to show */
-        if (eng_tok_is_special(tok, out[i])) { eng_spec_keep(e->spec, i); finish(j, ENG_STOP_EOS); return 1; }
+        if (eng_tok_is_special(tok, out[i])) {
+            if (!j->r.ignore_eos) { eng_spec_keep(e->spec, i); finish(j, ENG_STOP_EOS); return 1; }
+            if (++j->st.generated_tokens >= j->r.max_tokens) { eng_spec_keep(e->spec, i + 1); finish(j, ENG_STOP_TOKENS); return 1; }
+            continue;
+        }
         size_t plen;
         const char *piece = eng_tok_piece(tok, out[i], &plen);
         size_t old = j->len;

@@ -48,6 +48,7 @@ typedef struct {
     float temperature;          /* 0 = greedy */
     uint64_t seed;
     double deadline_ms;         /* absolute, eng_now_ms() clock; 0 = none */
+    int ignore_eos;             /* benchmarks: decode through end-of-text (no text for it) */
 } eng_request;
 
 /* Why a job ended. */

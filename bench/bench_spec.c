@@ -1,0 +1,190 @@
+/* bench_spec.c — `sparkd bench spec`: what speculative decoding buys on real
+ * code. For FIM cases at random cursor positions in real source files, the
+ * same completion is decoded by the main model alone, with the draft model,
+ * with prompt lookup, and with both; outputs must be identical (greedy), and
+ * the decode speed-up and acceptance are reported as ratios in one run.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "bench.h"
+#include "complete.h"
+#include "srv_config.h"
+
+static const char USAGE[] =
+    "usage: sparkd bench spec [--model PATH] [--draft PATH] [--files DIR] [--cases N]\n"
+    "                         [--tokens N] [--threads N] [--out DIR]\n"
+    "\n"
+    "Decode speed of the main model alone vs speculative decoding (draft model,\n"
+    "prompt lookup, both) on FIM cases from real source files (default: the\n"
+    "Python standard library in /usr/lib/python3.11). Writes DIR/spec.json.\n";
+
+typedef struct { char *text; size_t len; } file_buf;
+
+static int collect(const char *dir, file_buf *out, int max)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    char **names = NULL;
+    int nn = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || (strcmp(e->d_name + l - 3, ".py") && strcmp(e->d_name + l - 2, ".c") &&
+                      strcmp(e->d_name + l - 2, ".h") && strcmp(e->d_name + l - 3, ".js")))
+            continue;
+        char **nv = realloc(names, (size_t)(nn + 1) * sizeof *nv);
+        if (!nv) break;
+        names = nv;
+        names[nn++] = strdup(e->d_name);
+    }
+    closedir(d);
+    /* sorted, so a run is reproducible */
+    for (int i = 1; i < nn; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+        }
+    for (int i = 0; i < nn && n < max; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "rb");
+        struct stat st;
+        if (f && fstat(fileno(f), &st) == 0 && st.st_size > 2000 && st.st_size < 200000) {
+            out[n].text = malloc((size_t)st.st_size + 1);
+            if (out[n].text && fread(out[n].text, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+                out[n].len = (size_t)st.st_size;
+                out[n].text[out[n].len] = 0;
+                n++;
+            } else {
+                free(out[n].text);
+            }
+        }
+        if (f) fclose(f);
+    }
+    for (int i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    return n;
+}
+
+typedef struct {
+    const char *name;
+    int draft, lookup;
+    double decode_ms, prefill_ms;
+    long tokens, drafted, accepted, steps;
+    eng_engine *e;
+} config;
+
+int bench_spec(int argc, char **argv)
+{
+    const char *model = NULL, *draft = NULL, *files = "/usr/lib/python3.11", *out = "bench/results";
+    int cases = 40, tokens = 48, threads = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
+        if (i + 1 >= argc) { fprintf(stderr, "sparkd bench spec: '%s' needs a value\n%s", argv[i], USAGE); return 2; }
+        const char *v = argv[++i];
+        if (!strcmp(argv[i - 1], "--model")) model = v;
+        else if (!strcmp(argv[i - 1], "--draft")) draft = v;
+        else if (!strcmp(argv[i - 1], "--files")) files = v;
+        else if (!strcmp(argv[i - 1], "--out")) out = v;
+        else if (!strcmp(argv[i - 1], "--cases")) cases = atoi(v);
+        else if (!strcmp(argv[i - 1], "--tokens")) tokens = atoi(v);
+        else if (!strcmp(argv[i - 1], "--threads")) threads = atoi(v);
+        else { fprintf(stderr, "sparkd bench spec: unknown option '%s'\n%s", argv[i - 1], USAGE); return 2; }
+    }
+    if (cases < 1 || tokens < 1) { fprintf(stderr, "sparkd bench spec: --cases and --tokens must be >= 1\n"); return 2; }
+    char mpath[4096], dpath[4096], spec[64], err[512];
+    srv_model_path(model, "sparkd-main.gguf", mpath, sizeof mpath);
+    srv_model_path(draft, "sparkd-draft.gguf", dpath, sizeof dpath);
+    snprintf(spec, sizeof spec, "cpu:threads=%d", threads);
+
+    file_buf fb[64];
+    int nf = collect(files, fb, 64);
+    if (nf == 0) { fprintf(stderr, "sparkd bench spec: no source files (2-200 KB .py/.c/.h/.js) in %s\n", files); return 1; }
+
+    config cfgs[] = { { "main only", 0, 0, 0, 0, 0, 0, 0, 0, NULL }, { "draft model", 1, 0, 0, 0, 0, 0, 0, 0, NULL },
+                      { "prompt lookup", 0, 1, 0, 0, 0, 0, 0, 0, NULL }, { "draft + lookup", 1, 1, 0, 0, 0, 0, 0, 0, NULL } };
+    const int NC = 4;
+    for (int c = 0; c < NC; c++) {
+        eng_engine_params p;
+        eng_engine_params_init(&p);
+        p.model_path = mpath;
+        p.draft_path = cfgs[c].draft ? dpath : NULL;
+        p.device = spec;
+        p.use_lookup = cfgs[c].lookup;
+        if (!(cfgs[c].e = eng_engine_new(&p, err, sizeof err))) {
+            fprintf(stderr, "sparkd bench spec: %s\n", err);
+            for (int k = 0; k < c; k++) eng_engine_free(cfgs[k].e);
+            return 1;
+        }
+    }
+    int mismatches = 0;
+    uint64_t rng = 12345;
+    for (int k = 0; k < cases; k++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        file_buf *f = &fb[(rng >> 33) % (uint64_t)nf];
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t off = (size_t)((rng >> 33) % f->len);
+        while (off > 0 && f->text[off - 1] != '\n') off--;          /* start of a line */
+        while (off < f->len && (f->text[off] == ' ' || f->text[off] == '\t')) off++;  /* after its indent */
+        eng_request r;
+        eng_request_init(&r);
+        r.prefix = f->text;
+        r.prefix_len = off;
+        r.suffix = f->text + off;
+        r.suffix_len = f->len - off;
+        r.max_tokens = tokens;
+        r.max_lines = 1000;                 /* measure decoding, not the stop rules */
+        r.ignore_eos = 1;
+        char *first = NULL;
+        for (int c = 0; c < NC; c++) {
+            eng_job *j = eng_job_start(cfgs[c].e, &r, err, sizeof err);
+            if (!j) { fprintf(stderr, "sparkd bench spec: %s\n", err); break; }
+            int rc;
+            while ((rc = eng_job_step(j)) == 0) {}
+            size_t n;
+            const char *t = eng_job_text(j, &n);
+            if (!first) first = strndup(t, n);
+            else if (strlen(first) != n || memcmp(first, t, n)) mismatches++;
+            const eng_job_stats *st = eng_job_get_stats(j);
+            cfgs[c].decode_ms += st->decode_ms;
+            cfgs[c].prefill_ms += st->prefill_ms;
+            cfgs[c].tokens += st->generated_tokens;
+            cfgs[c].drafted += (long)st->drafted;
+            cfgs[c].accepted += (long)st->accepted;
+            cfgs[c].steps += (long)st->steps;
+            eng_job_free(j);
+        }
+        free(first);
+    }
+    json_t *root = json_object(), *rows = json_array();
+    json_object_set_new(root, "bench", json_string("spec"));
+    json_object_set_new(root, "model", json_string(mpath));
+    json_object_set_new(root, "draft", json_string(dpath));
+    json_object_set_new(root, "files", json_string(files));
+    json_object_set_new(root, "cases", json_integer(cases));
+    json_object_set_new(root, "max_tokens", json_integer(tokens));
+    json_object_set_new(root, "outputs_identical", json_boolean(mismatches == 0));
+    double base = cfgs[0].tokens / (cfgs[0].decode_ms / 1e3);
+    printf("%-15s %8s %10s %9s %10s %11s\n", "config", "tokens", "decode", "speed-up", "accepted", "tok/verify");
+    for (int c = 0; c < NC; c++) {
+        double tps = cfgs[c].tokens / (cfgs[c].decode_ms / 1e3);
+        double acc = cfgs[c].drafted ? (double)cfgs[c].accepted / cfgs[c].drafted : 0;
+        double per = cfgs[c].steps ? (double)cfgs[c].tokens / cfgs[c].steps : 0;
+        printf("%-15s %8ld %6.0ftok/s %8.2fx %9.0f%% %11.2f\n", cfgs[c].name, cfgs[c].tokens, tps, tps / base,
+               100 * acc, per);
+        json_array_append_new(rows, json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "config", cfgs[c].name,
+            "tokens", (json_int_t)cfgs[c].tokens, "decode_ms", cfgs[c].decode_ms, "decode_tok_s", tps,
+            "speedup_vs_main_only", tps / base, "acceptance_rate", acc, "tokens_per_verification", per,
+            "prefill_ms", cfgs[c].prefill_ms));
+        eng_engine_free(cfgs[c].e);
+    }
+    printf("outputs identical across configs: %s\n", mismatches ? "NO" : "yes");
+    json_object_set_new(root, "runs", rows);
+    int rc = bench_save(out, "spec", root);
+    json_decref(root);
+    for (int i = 0; i < nf; i++) free(fb[i].text);
+    return rc || mismatches ? 1 : 0;
+}
