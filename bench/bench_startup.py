@@ -5,8 +5,9 @@ Measures, over N runs (default 30), interleaved so that machine drift hits all
 of them alike:
   * sparkd: time from spawn to the complete `initialize` reply (the editor's
     wait before anything works), then the idle RSS after the handshake
-    (VmRSS from /proc/PID/status, after initialized + one sparkd/stats round
-    trip), then shutdown/exit;
+    (VmRSS from /proc/PID/status, after initialized and once sparkd/stats no
+    longer reports the model as "loading"; the status is recorded), then
+    shutdown/exit;
   * baseline `cat`: time from spawn until the same initialize frame comes back
     echoed, and cat's RSS then — the floor for "spawn a process and talk to it
     over pipes";
@@ -79,8 +80,13 @@ def run_sparkd(binary):
     if "result" not in r:
         raise RuntimeError(f"initialize failed: {r}")
     p.stdin.write(frame(b'{"jsonrpc":"2.0","method":"initialized","params":{}}'))
-    p.stdin.write(frame(b'{"jsonrpc":"2.0","id":2,"method":"sparkd/stats"}'))
-    read_frame(p.stdout.fileno(), deadline)
+    # Idle means: the engine (loaded in the background) has settled.
+    while True:
+        p.stdin.write(frame(b'{"jsonrpc":"2.0","id":2,"method":"sparkd/stats"}'))
+        model = read_frame(p.stdout.fileno(), deadline)["result"].get("model", "n/a")
+        if model != "loading" or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     rss = vm_rss_kb(p.pid)
     p.stdin.write(frame(b'{"jsonrpc":"2.0","id":3,"method":"shutdown"}'))
     read_frame(p.stdout.fileno(), deadline)
@@ -88,6 +94,7 @@ def run_sparkd(binary):
     rc = p.wait(30)
     if rc != 0:
         raise RuntimeError(f"sparkd exited with {rc}")
+    run_sparkd.model = model
     return (t1 - t0) * 1000, rss
 
 
@@ -165,6 +172,7 @@ def main():
         "runs": a.runs,
         "binary": os.path.relpath(a.bin, ROOT) if a.bin.startswith(ROOT) else a.bin,
         "build": build_info(a.bin),
+        "sparkd_model_status": run_sparkd.model,
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                     "python": platform.python_version(),
                     "loadavg_1m_before": round(load_before, 2),

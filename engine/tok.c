@@ -109,8 +109,8 @@ static int copy_vocab(eng_tok *t, const eng_tok_params *p, char *err, size_t err
         o += p->tokens[i].len;
         int32_t ty = p->types ? p->types[i] : ENG_TOK_NORMAL;
         t->types[i] = (uint8_t)(ty >= ENG_TOK_NORMAL && ty <= ENG_TOK_BYTE ? ty : ENG_TOK_NORMAL);
-        if (p->scores)
-            t->scores[i] = p->scores[i];
+        if (p->scores)  /* a NaN would break the merge order: it ranks last */
+            t->scores[i] = p->scores[i] == p->scores[i] ? p->scores[i] : -3.0e38f;
     }
     t->text_off[p->n_vocab] = (uint32_t)o;
     o = 0;

@@ -97,7 +97,7 @@ typedef struct {
 #define ENG_TOK_MAX_VOCAB (1u << 22)
 #define ENG_TOK_MAX_MERGES (1u << 23)
 #define ENG_TOK_MAX_TOKEN_LEN 4096u
-#define ENG_TOK_MAX_TEXT ((size_t)1 << 30)  /* longest text one encode call accepts */
+#define ENG_TOK_MAX_TEXT ((size_t)1 << 30)  /* longest text one encode/split accepts */
 
 /* Error codes returned (negated counts) by encode/decode/split. */
 #define ENG_TOK_ENOMEM (-1)  /* out of memory */
@@ -114,10 +114,14 @@ void eng_tok_params_init(eng_tok_params *p);
  * a special id out of range, or memory. */
 eng_tok *eng_tok_new(const eng_tok_params *p, char *err, size_t errlen);
 
-/* Reads the tokenizer.ggml.* keys of an open GGUF file (engine/gguf.h): model, pre, tokens,
- * token_type, scores, merges, bos/eos/eot/padding/unknown ids, add_bos/add_eos/add_space_prefix
- * and the FIM ids (fim_pre/suf/mid/pad/rep/sep_token_id, or the older prefix/suffix/middle
- * ones), falling back to the well-known FIM token names. Declared here, built in tok_gguf.c. */
+/* Reads the tokenizer.ggml.* keys of an open GGUF file (engine/gguf.h; g is borrowed for the
+ * call): model ("gpt2" or "llama", else an error), pre, tokens, token_type, scores, merges
+ * (required for gpt2), bos/eos/eot/padding/unknown ids, add_bos_token/add_eos_token/
+ * add_space_prefix, and the FIM ids fim_pre/suf/mid/pad/rep/sep_token_id (or the older
+ * prefix/suffix/middle_token_id), then the well-known names as eng_tok_new does. Absent ids
+ * are -1 (SentencePiece: unk 0, bos 1, eos 2, as llama.cpp). A bos/eos id outside the
+ * vocabulary is an error; other such ids are ignored, as llama.cpp does, since real files
+ * carry them. The error message starts with the file's name. */
 struct gguf_ctx;
 eng_tok *eng_tok_from_gguf(const struct gguf_ctx *g, char *err, size_t errlen);
 
@@ -130,16 +134,17 @@ eng_tok_model eng_tok_model_kind(const eng_tok *t);
 eng_tok_pre eng_tok_pre_kind(const eng_tok *t);
 const eng_tok_special *eng_tok_specials(const eng_tok *t);  /* borrowed */
 
-/* The vocabulary string of id (GPT-2 characters for BPE, "▁" for SPM); NULL when id is out of
- * range. *len receives its length. */
+/* The vocabulary string of id (GPT-2 characters for BPE, "▁" for SPM), not NUL-terminated,
+ * *len bytes; NULL (and *len 0) when id is out of range. */
 const char *eng_tok_text(const eng_tok *t, int32_t id, size_t *len);
 
 /* The bytes id stands for in text: BPE characters mapped back to bytes, "▁" -> ' ', <0xXX> ->
- * the byte, control tokens their own text. NULL when id is out of range. */
+ * the byte, control and user-defined tokens their own text. NULL when id is out of range.
+ * eng_tok_max_piece_len: the longest piece of the vocabulary. */
 const char *eng_tok_piece(const eng_tok *t, int32_t id, size_t *len);
 size_t eng_tok_max_piece_len(const eng_tok *t);
 
-/* The token type (ENG_TOK_NORMAL for out-of-range ids is never returned: 0 then). */
+/* The type of id; 0 (no type) when id is out of range. */
 eng_tok_type eng_tok_type_of(const eng_tok *t, int32_t id);
 
 /* True for CONTROL, UNKNOWN and UNUSED tokens: ids that are not text. */

@@ -263,7 +263,7 @@ json_t *srv_comp_stats_json(const comp_stats *c)
     json_t *latency = json_incref(json_object_get(lat, "latency"));
     json_decref(lat);
     json_t *reasons = c->empty_reasons ? json_incref(c->empty_reasons) : json_object();
-    return json_pack("{s:I,s:I,s:I,s:I,s:O,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
+    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
         "requests", (json_int_t)c->requests, "answered", (json_int_t)c->answered,
         "fast_path", (json_int_t)c->fast_path, "empty", (json_int_t)c->empty,
         "empty_reasons", reasons,

@@ -131,14 +131,8 @@ static eng_tok *v_build(const vocab *v, eng_tok_model model, const char *pre, ch
 {
     eng_tok_params p;
     eng_tok_params_init(&p);
-    p.model = model;
-    p.pre = pre;
-    p.n_vocab = v->n;
-    p.tokens = v->tok;
-    p.types = v->type;
-    p.scores = v->score;
-    p.n_merges = v->nm;
-    p.merges = v->merge;
+    p.model = model, p.pre = pre, p.n_vocab = v->n, p.tokens = v->tok, p.types = v->type;
+    p.scores = v->score, p.n_merges = v->nm, p.merges = v->merge;
     return eng_tok_new(&p, err, 256);
 }
 
@@ -884,6 +878,8 @@ static eng_tok *load_gguf(const vocab *v, const char *model, void (*edit)(gguf_w
         strs[i] = v->tok[i].ptr, lens[i] = v->tok[i].len;
     gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", strs, lens, v->n);
     gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VAL_I32, v->type, v->n);
+    if (strcmp(model, "llama") == 0)
+        gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_VAL_F32, v->score, v->n);
     for (uint32_t i = 0; i < v->nm; i++)
         strs[i] = v->merge[i].ptr, lens[i] = v->merge[i].len;
     gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", strs, lens, v->nm);
@@ -946,6 +942,21 @@ START_TEST(test_gguf_loads_bpe_tokenizer_and_ids)
 }
 END_TEST
 
+START_TEST(test_gguf_loads_spm_tokenizer_with_defaults)
+{
+    vocab *v = hand_spm_vocab();
+    char err[256] = "";
+    eng_tok *t = load_gguf(v, "llama", NULL, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(eng_tok_model_kind(t), ENG_TOK_MODEL_SPM);
+    PIECES(t, "hello world", 0, " hello", " world");   /* the scores came through */
+    const eng_tok_special *s = eng_tok_specials(t);
+    ck_assert(s->unk == 0 && s->bos == 1 && s->eos == 2 && s->add_bos);
+    eng_tok_free(t);
+    v_free(v);
+}
+END_TEST
+
 static Suite *tok_suite(void)
 {
     Suite *s = suite_create("tok");
@@ -974,6 +985,7 @@ static Suite *tok_suite(void)
     tcase_add_test(c, test_stream_split_at_every_byte_of_multibyte_chars);
     tcase_add_test(c, test_stream_invalid_bytes_become_replacement_when_final);
     tcase_add_test(c, test_gguf_loads_bpe_tokenizer_and_ids);
+    tcase_add_test(c, test_gguf_loads_spm_tokenizer_with_defaults);
     suite_add_tcase(s, c);
     return s;
 }
