@@ -348,6 +348,25 @@ static void held_from_job(eng_job *j)
     }
 }
 
+/* Length of the longest prefix of s[0..n) that is valid, complete UTF-8. */
+static size_t utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        size_t k = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        if (!k || i + k > n) return i;
+        for (size_t t = 1; t < k; t++)
+            if ((u[i + t] & 0xC0) != 0x80) return i;
+        if (k == 3 && ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xED && u[i + 1] > 0x9F))) return i;
+        if (k == 4 && ((c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] > 0x8F))) return i;
+        i += k;
+    }
+    return n;
+}
+
 static void finish(eng_job *j, eng_stop why)
 {
     j->reason = why;
@@ -355,14 +374,9 @@ static void finish(eng_job *j, eng_stop why)
     if (!memchr(j->text ? j->text : "", '\n', j->len) && j->suffix_rest_len && j->len >= j->suffix_rest_len &&
         !memcmp(j->text + j->len - j->suffix_rest_len, j->suffix_rest, j->suffix_rest_len))
         j->len -= j->suffix_rest_len;
-    /* never end inside a UTF-8 character */
-    size_t k = j->len, back = 0;
-    while (k && back < 4 && ((unsigned char)j->text[k - 1] & 0xC0) == 0x80) k--, back++;
-    if (k && (unsigned char)j->text[k - 1] >= 0xC0) {
-        unsigned char c = (unsigned char)j->text[k - 1];
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-        if (back + 1 < need) j->len = k - 1;
-    }
+    /* an editor can only show valid UTF-8: keep the text up to the first
+     * invalid or incomplete sequence (models can emit stray bytes) */
+    j->len = utf8_valid_prefix(j->text, j->len);
     if (j->text) j->text[j->len] = 0;
     /* remember what the contexts hold for the next request */
     eng_engine *e = j->e;

@@ -76,9 +76,9 @@ int main(int argc, char **argv)
     float *x = malloc((size_t)batch * n_in * sizeof *x), *y = malloc((size_t)batch * n_out * sizeof *y);
     srand(1);
     for (size_t i = 0; i < (size_t)n_out * n_in; i++)
-        src[i] = (float)rand() / RAND_MAX - 0.5f;
+        src[i] = (float)((double)rand() / RAND_MAX - 0.5);
     for (size_t i = 0; i < (size_t)batch * n_in; i++)
-        x[i] = (float)rand() / RAND_MAX - 0.5f;
+        x[i] = (float)((double)rand() / RAND_MAX - 0.5);
 
     const dev_dtype types[] = { DEV_Q8_0, DEV_Q4_0, DEV_F16 };
     for (int ti = 0; ti < 3; ti++) {

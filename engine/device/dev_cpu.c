@@ -31,7 +31,7 @@ typedef struct {
     const kern_ops *k;
     int threads;
 
-    void *act;                  /* quantized activations: q, then d, then s */
+    void *act;                  /* quantized activations: q, then d */
     size_t act_cap;
 
     int rope_hd;                /* inv_freq is for this head_dim and base */
@@ -161,8 +161,7 @@ static void quantize_task(void *ctx, int64_t b, int64_t e, int tid)
     const mm_job *j = ctx;
     int n = j->mm->n_in, nb = n / KERN_QK;
     for (int64_t t = b; t < e; t++)
-        j->k->quantize_act(j->x + t * n, n, j->mm->xq.q + t * n, j->mm->xq.d + t * nb,
-                           j->mm->xq.s + t * nb);
+        j->k->quantize_act(j->x + t * n, n, j->mm->xq.q + t * n, j->mm->xq.d + t * nb);
 }
 
 static void mm_task(void *ctx, int64_t b, int64_t e, int tid)
@@ -178,7 +177,7 @@ static int reserve_act(cpu_device *d, kern_mm *mm)
     size_t nq = (size_t)mm->batch * (size_t)mm->n_in;
     size_t qbytes = (nq + ALIGN - 1) / ALIGN * ALIGN;
     size_t fbytes = (nq / KERN_QK * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-    size_t need = qbytes + 2 * fbytes;
+    size_t need = qbytes + fbytes;
     if (need > d->act_cap) {
         free(d->act);
         d->act_cap = 0;
@@ -188,7 +187,6 @@ static int reserve_act(cpu_device *d, kern_mm *mm)
     }
     mm->xq.q = d->act;
     mm->xq.d = (float *)((char *)d->act + qbytes);
-    mm->xq.s = (float *)((char *)d->act + qbytes + fbytes);
     return DEV_OK;
 }
 

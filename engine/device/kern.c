@@ -231,20 +231,16 @@ static void mm_q4_0(const kern_mm *a, int r0, int r1)
     }
 }
 
-static void quantize_act(const float *x, int n, int8_t *q, float *d, float *s)
+static void quantize_act(const float *x, int n, int8_t *q, float *d)
 {
     for (int b = 0; b < n / KERN_QK; b++, x += KERN_QK, q += KERN_QK) {
         float amax = 0;
         for (int i = 0; i < KERN_QK; i++)
             amax = fmaxf(amax, fabsf(x[i]));
         float id = amax != 0 ? 127.0f / amax : 0.0f;
-        int sum = 0;
-        for (int i = 0; i < KERN_QK; i++) {
+        for (int i = 0; i < KERN_QK; i++)
             q[i] = (int8_t)lrintf(x[i] * id);
-            sum += q[i];
-        }
         d[b] = amax / 127.0f;
-        s[b] = d[b] * (float)sum;
     }
 }
 

@@ -29,12 +29,10 @@ _Static_assert(sizeof(kern_block_q8_0) == 34, "Q8_0 block is 34 bytes");
 _Static_assert(sizeof(kern_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
 /* Activations quantized for the quantized matmul: per block of 32, int8
- * values q (|q| <= 127) and an F32 scale d = amax/127, so x ~ q*d. s is
- * d * sum(q) of the block, which folds Q4_0's -8 offset into one multiply. */
+ * values q (|q| <= 127) and an F32 scale d = amax/127, so x ~ q*d. */
 typedef struct {
     int8_t *q;      /* (batch, n_in) */
     float *d;       /* (batch, n_in/32) */
-    float *s;       /* (batch, n_in/32) */
 } kern_q8act;
 
 /* One matmul: Y(batch, n_out) = X(batch, n_in) · W(n_out, n_in)^T. */
@@ -58,9 +56,9 @@ typedef struct {
     const char *name;       /* "scalar", "avx2" */
 
     kern_mm_fn mm_f32, mm_f16, mm_bf16, mm_q8_0, mm_q4_0;
-    /* One row of n (a multiple of 32) activations to int8 blocks: q(n),
-     * d(n/32), s(n/32) as in kern_q8act. Bit-identical across sets. */
-    void (*quantize_act)(const float *x, int n, int8_t *q, float *d, float *s);
+    /* One row of n (a multiple of 32) activations to int8 blocks: q(n) and
+     * d(n/32) as in kern_q8act. Bit-identical across sets. */
+    void (*quantize_act)(const float *x, int n, int8_t *q, float *d);
 
     void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
     void (*f32_to_f16)(const float *src, uint16_t *dst, int64_t n);

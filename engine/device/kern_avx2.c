@@ -13,9 +13,9 @@
  * 16 registers; see the tiles' comment.)
  *
  * Quantized dot products (llama.cpp's approach): maddubs needs one unsigned
- * operand. Q8_0: |w| (<= 128) times x with w's sign moved onto x (|x| <= 127,
- * so pairs cannot saturate int16). Q4_0: the raw nibble (0..15) times x, and
- * the -8 offset comes back as -8 * dw * (dx * sum(qx)), precomputed per block.
+ * operand, so it gets |w| (<= 128) and x takes w's sign (|x| <= 127, so a
+ * pair of products cannot saturate int16). Q4_0 is the same once its
+ * nibbles are unpacked to nibble - 8.
  */
 #include "kern.h"
 
@@ -51,14 +51,6 @@ AVX2_INLINE float hmax(__m256 v)
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-AVX2_INLINE int hsum_i32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
 }
 
 /* e^x, |relative error| ~ 1e-7 over the float range: x = n ln2 + r with
@@ -190,28 +182,25 @@ AVX2_INLINE void tile_q8_0(const kern_mm *a, int r, int t0, int C)
         a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
 }
 
-/* Nibbles of a Q4_0 block as 32 bytes 0..15 in element order. */
+/* A Q4_0 block's values (nibble - 8, in -8..7) as 32 signed bytes in
+ * element order. */
 AVX2_INLINE __m256i unpack_q4(const uint8_t *qs)
 {
     __m128i raw = _mm_loadu_si128((const __m128i *)qs);
     __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
 }
 
-/* Block b of a Q4_0 row into acc[c] (the nibbles as 0..15) and off[c] (the
- * -8 offset's share, dw * dx * sum(qx)). */
+/* Block b of a Q4_0 row into acc[c] for each token of the tile. */
 AVX2_INLINE void q4_step(const kern_block_q4_0 *wb, int b, const int8_t *const *xq,
-                         const float *const *xd, const float *const *xs, int C,
-                         __m256 *acc, float *off)
+                         const float *const *xd, int C, __m256 *acc)
 {
-    __m256i u = unpack_q4(wb->qs);
-    float dw = _cvtsh_ss(wb->d);
-    __m256 vdw = _mm256_set1_ps(dw);
+    __m256i w = unpack_q4(wb->qs);
+    __m256i aw = _mm256_sign_epi8(w, w);
+    __m256 dw = _mm256_set1_ps(_cvtsh_ss(wb->d));
     for (int c = 0; c < C; c++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(xq[c] + b * KERN_QK));
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(vdw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
-        off[c] += dw * xs[c][b];
+        __m256 s = dot_q8_block(aw, w, xq[c] + b * KERN_QK);
+        acc[c] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
     }
 }
 
@@ -220,25 +209,22 @@ AVX2_INLINE void tile_q4_0(const kern_mm *a, int r, int t0, int C)
     const kern_block_q4_0 *w = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
     int nb = a->n_in / KERN_QK;
     const int8_t *xq[TILE];
-    const float *xd[TILE], *xs[TILE];
+    const float *xd[TILE];
     __m256 acc[TILE], acc2[TILE];
-    float off[TILE];
     for (int c = 0; c < C; c++) {
         xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
         xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
-        xs[c] = a->xq.s + (size_t)(t0 + c) * nb;
         acc[c] = acc2[c] = _mm256_setzero_ps();
-        off[c] = 0;
     }
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        q4_step(w + b, b, xq, xd, xs, C, acc, off);
-        q4_step(w + b + 1, b + 1, xq, xd, xs, C, acc2, off);
+        q4_step(w + b, b, xq, xd, C, acc);
+        q4_step(w + b + 1, b + 1, xq, xd, C, acc2);
     }
     if (b < nb)
-        q4_step(w + b, b, xq, xd, xs, C, acc, off);
+        q4_step(w + b, b, xq, xd, C, acc);
     for (int c = 0; c < C; c++)
-        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c])) - 8 * off[c];
+        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
 }
 
 AVX2_INLINE void tile(const kern_mm *a, int r, int t0, int C, int wt)
@@ -279,7 +265,7 @@ AVX2 static void mm_q4_0(const kern_mm *a, int r0, int r1) { mm_drive(a, r0, r1,
 
 /* Bit-identical to the scalar version: same amax, same 127/amax, x*id
  * rounded to nearest even by cvtps (the default MXCSR mode, as lrintf). */
-AVX2 static void quantize_act(const float *x, int n, int8_t *q, float *d, float *s)
+AVX2 static void quantize_act(const float *x, int n, int8_t *q, float *d)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -292,12 +278,10 @@ AVX2 static void quantize_act(const float *x, int n, int8_t *q, float *d, float 
         __m256 id = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id));
         __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
-        int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
         /* packs interleave the 128-bit lanes; the permute restores order. */
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p, order));
         d[b] = amax / 127.0f;
-        s[b] = d[b] * (float)sum;
     }
 }
 
