@@ -20,6 +20,8 @@ struct eng_engine {
     int32_t *held;           /* tokens whose KV the contexts hold (main: all of them) */
     int n_held, cap_held;
     eng_job *job;            /* the running job, if any */
+    char *last_path;         /* the previous prompt's file and where its prefix started: */
+    size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
 };
 
 struct eng_job {
@@ -64,10 +66,13 @@ void eng_engine_params_init(eng_engine_params *p)
  * order every FIM model knows. */
 static eng_fim_order model_order(eng_model *m)
 {
-    const char *name;
+    const char *v;
     size_t len;
-    if (gguf_get_str(eng_model_gguf(m), "general.name", &name, &len) == GGUF_OK && len >= 6 &&
-        !memcmp(name, "sparkd", 6))
+    gguf_ctx *g = eng_model_gguf(m);
+    /* sparkd's exporter records the order its models were trained with */
+    if (gguf_get_str(g, "sparkd.fim.order", &v, &len) == GGUF_OK)
+        return len == 3 && !memcmp(v, "spm", 3) ? ENG_FIM_SPM : ENG_FIM_PSM;
+    if (gguf_get_str(g, "general.name", &v, &len) == GGUF_OK && len >= 6 && !memcmp(v, "sparkd", 6))
         return ENG_FIM_SPM;
     return ENG_FIM_PSM;
 }
@@ -105,6 +110,7 @@ void eng_engine_free(eng_engine *e)
     eng_model_free(e->main);
     dev_close(e->dev);
     free(e->held);
+    free(e->last_path);
     free(e);
 }
 
@@ -203,6 +209,8 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     in.path = r->path;
     in.files = r->files;
     in.n_files = r->n_files;
+    const char *path = r->path ? r->path : "";
+    if (e->last_path && !strcmp(e->last_path, path)) in.prefix_keep_from = e->last_prefix_start;
     int room = eng_ctx_n_ctx(e->mc) - j->r.max_tokens - 40;
     if (room < 64) { snprintf(err, errlen, "context too small for max_tokens %d", j->r.max_tokens); goto fail; }
     if (in.prefix_max + in.suffix_max + in.extra_max > (size_t)room) {
@@ -211,6 +219,11 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
         in.extra_max = (size_t)room / 8;
     }
     if (eng_fim_build(tok, &in, &j->prompt, err, errlen) != 0) goto fail;
+    if (!e->last_path || strcmp(e->last_path, path)) {
+        free(e->last_path);
+        e->last_path = strdup(path);
+    }
+    e->last_prefix_start = j->prompt.prefix_text_start;
     if (remember_context(j)) { snprintf(err, errlen, "out of memory"); goto fail; }
 
     eng_sampler_params sp;

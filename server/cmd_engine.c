@@ -374,6 +374,7 @@ int cmd_complete(int argc, char **argv)
     ep.draft_path = use_draft ? dpath : NULL;
     ep.device = spec;
     ep.use_lookup = !no_lookup;
+    ep.fim_order = srv_config_fim_order(&cfg);
     double t0 = now_ms();
     eng_engine *e = eng_engine_new(&ep, err, sizeof err);
     if (!e) { fprintf(stderr, "sparkd complete: %s\n", err); free(text); return 1; }

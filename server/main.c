@@ -49,6 +49,7 @@ static const char LSP_USAGE[] =
     "  --seed S           sampling seed\n"
     "  --debounce-ms N    per-document debounce of completion requests\n"
     "  --no-engine        serve LSP without loading a model (no completions)\n"
+    "  --fim-order O      auto|psm|spm: prompt order (auto: the model's own)\n"
     "  -h, --help         this help\n"
     "\n"
     "Every option can also come from the client as initializationOptions or\n"

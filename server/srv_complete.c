@@ -205,6 +205,9 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
     c->steps += res->steps;
     c->drafted += res->drafted;
     c->accepted += res->accepted;
+    c->queue_ms += res->queue_ms;
+    c->prefill_ms += res->prefill_ms;
+    c->decode_ms += res->decode_ms;
     if (s->state != SRV_RUNNING) {
         /* after shutdown nothing more is answered */
     } else if (res->cancelled) {
@@ -214,8 +217,10 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
         json_t *ans;
         if (res->empty) {
             count_empty(s, res->reason);
-            srv_log(res->detail[0] ? SRV_LOG_WARN : SRV_LOG_DEBUG, "%s: no suggestion: %s%s%s", req->uri,
-                    res->reason, res->detail[0] ? ": " : "", res->detail);
+            srv_log(res->detail[0] ? SRV_LOG_WARN : SRV_LOG_DEBUG, "%s: no suggestion: %s%s%s (%.1f ms; prefill "
+                    "%d of %d prompt tokens in %.1f ms)", req->uri, res->reason, res->detail[0] ? ": " : "",
+                    res->detail, us / 1e3, res->prompt_tokens - res->reused_tokens, res->prompt_tokens,
+                    res->prefill_ms);
             ans = answer(cr->kind, cr->line, cr->character, NULL, 0);
         } else {
             c->answered++;
@@ -263,7 +268,7 @@ json_t *srv_comp_stats_json(const comp_stats *c)
     json_t *latency = json_incref(json_object_get(lat, "latency"));
     json_decref(lat);
     json_t *reasons = c->empty_reasons ? json_incref(c->empty_reasons) : json_object();
-    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
+    json_t *r = json_pack("{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}",
         "requests", (json_int_t)c->requests, "answered", (json_int_t)c->answered,
         "fast_path", (json_int_t)c->fast_path, "empty", (json_int_t)c->empty,
         "empty_reasons", reasons,
@@ -274,4 +279,8 @@ json_t *srv_comp_stats_json(const comp_stats *c)
         "drafted", (json_int_t)c->drafted, "accepted", (json_int_t)c->accepted,
         "acceptance_rate", c->drafted ? (double)c->accepted / (double)c->drafted : 0.0,
         "latency", latency);
+    if (r)   /* where the time went, summed over all jobs */
+        json_object_set_new(r, "stage_ms", json_pack("{s:f,s:f,s:f}", "queue", c->queue_ms,
+                                                     "prefill", c->prefill_ms, "decode", c->decode_ms));
+    return r;
 }

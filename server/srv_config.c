@@ -38,6 +38,7 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_SEED, "seed", K_U64, seed, 0, 0),
     F(SRV_CFG_DEBOUNCE_MS, "debounce_ms", K_INT, debounce_ms, 0, 5000),
     F(SRV_CFG_NO_ENGINE, "no_engine", K_BOOL, no_engine, 0, 1),
+    F(SRV_CFG_FIM_ORDER, "fim_order", K_STR, fim_order, 0, 0),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -49,6 +50,7 @@ void srv_config_defaults(srv_config *c)
     c->n_predict = 64;
     c->seed = 42;
     c->debounce_ms = 15;
+    strcpy(c->fim_order, "auto");
 }
 
 static int find(const char *name)
@@ -81,6 +83,10 @@ static int put_number(srv_config *c, const field *f, double v, char *err, size_t
 
 static int put_string(srv_config *c, const field *f, const char *s, char *err, size_t errlen)
 {
+    if (f->off == offsetof(srv_config, fim_order) && strcmp(s, "auto") && strcmp(s, "psm") && strcmp(s, "spm")) {
+        snprintf(err, errlen, "%s must be auto, psm or spm", f->name);
+        return -1;
+    }
     if (f->k == K_LEVEL) {
         srv_log_level l;
         if (srv_log_level_parse(s, &l) != 0) {
@@ -219,4 +225,9 @@ void srv_model_path(const char *configured, const char *name, char *out, size_t 
         }
     }
     snprintf(out, outlen, "models/%s", name);
+}
+
+int srv_config_fim_order(const srv_config *c)
+{
+    return !strcmp(c->fim_order, "psm") ? 0 : !strcmp(c->fim_order, "spm") ? 1 : -1;
 }

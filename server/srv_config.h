@@ -30,6 +30,7 @@ typedef struct {
     uint64_t seed;
     int debounce_ms;            /* per-document debounce of completion requests */
     int no_engine;              /* 1: serve LSP without loading any model */
+    char fim_order[8];          /* auto | psm | spm */
     uint32_t pinned;            /* bit per field set on the command line */
 } srv_config;
 
@@ -37,7 +38,7 @@ typedef struct {
 enum {
     SRV_CFG_LOG_LEVEL, SRV_CFG_LOG_FILE, SRV_CFG_MAX_MESSAGE, SRV_CFG_MODEL, SRV_CFG_DRAFT,
     SRV_CFG_DEVICE, SRV_CFG_CACHE, SRV_CFG_NO_CACHE, SRV_CFG_THREADS, SRV_CFG_N_PREDICT,
-    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_COUNT
+    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_FIM_ORDER, SRV_CFG_COUNT
 };
 
 void srv_config_defaults(srv_config *c);
@@ -59,6 +60,9 @@ int srv_config_apply_json(srv_config *c, json_t *settings, char *warn, size_t wa
  * (e.g. "sparkd-main.gguf") from $SPARKD_MODELS, else the models/ folder
  * beside the binary's build or install directory. Writes into out. */
 void srv_model_path(const char *configured, const char *name, char *out, size_t outlen);
+
+/* fim_order as an eng_fim_order value (0 PSM, 1 SPM), or -1 for auto. */
+int srv_config_fim_order(const srv_config *c);
 
 /* The configuration as a JSON object (new reference). */
 json_t *srv_config_to_json(const srv_config *c);

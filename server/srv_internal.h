@@ -40,6 +40,7 @@ typedef struct {
     json_t *empty_reasons;  /* reason -> count */
     uint64_t shown, partial_accepts, accepted_chars;
     uint64_t prompt_tokens, reused_tokens, generated_tokens, steps, drafted, accepted;
+    double queue_ms, prefill_ms, decode_ms;     /* sums, for the stage breakdown */
     srv_stats latency;      /* request -> answer (its histogram) */
 } comp_stats;
 

@@ -106,6 +106,7 @@ static eng_engine *load_engine(srv_sched *s)
     p.model_path = mpath;
     p.draft_path = draft ? dpath : NULL;
     p.device = spec;
+    p.fim_order = srv_config_fim_order(&s->cfg);
     double t0 = eng_now_ms();
     eng_engine *e = eng_engine_new(&p, err, sizeof err);
     pthread_mutex_lock(&s->mu);
