@@ -168,6 +168,37 @@ int bench_engine(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* The latency benchmark drives `sparkd lsp` as an editor would, from Python
+ * (bench/bench_latency.py beside the build); this runs it with this binary. */
+static int bench_latency(int argc, char **argv)
+{
+    char exe[4096], script[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) { perror("readlink /proc/self/exe"); return 1; }
+    exe[n] = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", exe);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    snprintf(script, sizeof script, "%s/../bench/bench_latency.py", dir);
+    if (access(script, R_OK)) {
+        fprintf(stderr, "sparkd bench latency: %s not found (run it from a source checkout)\n", script);
+        return 1;
+    }
+    char **av = calloc((size_t)argc + 5, sizeof *av);
+    if (!av) return 1;
+    int k = 0;
+    av[k++] = "python3";
+    av[k++] = script;
+    av[k++] = "--bin";
+    av[k++] = exe;
+    for (int i = 0; i < argc; i++) av[k++] = argv[i];
+    execv("/usr/bin/python3", av);
+    perror("sparkd bench latency: /usr/bin/python3");
+    free(av);
+    return 1;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     static const char BUSAGE[] =
@@ -175,13 +206,15 @@ int cmd_bench(int argc, char **argv)
         "\n"
         "benchmarks (each writes bench/results/NAME.json and prints a table):\n"
         "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n"
-        "  spec       speculative decoding speed-up and acceptance on real code (bundled models)\n";
+        "  spec       speculative decoding speed-up and acceptance on real code (bundled models)\n"
+        "  latency    keystroke -> ghost text over a real LSP client (runs bench/bench_latency.py)\n";
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
         fputs(BUSAGE, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
     if (!strcmp(argv[0], "spec")) return bench_spec(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "latency")) return bench_latency(argc - 1, argv + 1);
     fprintf(stderr, "sparkd bench: unknown benchmark '%s'\n%s", argv[0], BUSAGE);
     return 2;
 }
