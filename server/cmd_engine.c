@@ -12,6 +12,7 @@
 #include "sampler.h"
 #include "complete.h"
 #include "lsp_pos.h"
+#include "srv_sched.h"
 
 static const char MODEL_USAGE[] =
     "usage: sparkd model info [PATH] [--verbose]\n"
@@ -58,16 +59,14 @@ static char *slurp_stdin(size_t *len)
     return b;
 }
 
-/* Opens the configured device ("wse" falls back to cpu until it exists). */
+/* Opens the configured device. */
 static dev_device *open_device(const srv_config *cfg)
 {
-    char spec[160], err[256];
-    const char *dev = cfg->device;
-    if (!strncmp(dev, "wse", 3)) dev = "cpu";
-    if (cfg->threads && !strchr(dev, ':')) snprintf(spec, sizeof spec, "%s:threads=%d", dev, cfg->threads);
-    else snprintf(spec, sizeof spec, "%s", dev);
-    dev_device *d = dev_open(spec, err, sizeof err);
-    if (!d) fprintf(stderr, "sparkd: cannot open device '%s': %s\n", spec, err);
+    srv_engine_setup es;
+    char err[256];
+    srv_engine_setup_resolve(cfg, &es);
+    dev_device *d = dev_open(es.device, err, sizeof err);
+    if (!d) fprintf(stderr, "sparkd: cannot open device '%s': %s\n", es.device, err);
     return d;
 }
 
@@ -359,22 +358,16 @@ int cmd_complete(int argc, char **argv)
     if (clamped) fprintf(stderr, "sparkd complete: %s has no %ld:%ld; using the end of that line/file\n",
                          pos[0], line, col);
 
-    char mpath[SRV_PATH_MAX], dpath[SRV_PATH_MAX], err[512], spec[160];
-    cli_model_path(cfg.model, "sparkd-main.gguf", mpath, sizeof mpath);
-    int use_draft = strcmp(cfg.draft, "none") != 0;
-    if (use_draft) cli_model_path(cfg.draft, "sparkd-draft.gguf", dpath, sizeof dpath);
-    if (use_draft && !cfg.draft[0] && access(dpath, R_OK) != 0) use_draft = 0;  /* no bundled draft */
-    const char *dev = strncmp(cfg.device, "wse", 3) ? cfg.device : "cpu";
-    if (cfg.threads && !strchr(dev, ':')) snprintf(spec, sizeof spec, "%s:threads=%d", dev, cfg.threads);
-    else snprintf(spec, sizeof spec, "%s", dev);
-
+    char err[512];
+    srv_engine_setup es;
+    srv_engine_setup_resolve(&cfg, &es);
     eng_engine_params ep;
     eng_engine_params_init(&ep);
-    ep.model_path = mpath;
-    ep.draft_path = use_draft ? dpath : NULL;
-    ep.device = spec;
+    ep.model_path = es.model;
+    ep.draft_path = es.draft[0] ? es.draft : NULL;
+    ep.device = es.device;
     ep.use_lookup = !no_lookup;
-    ep.fim_order = srv_config_fim_order(&cfg);
+    ep.fim_order = es.fim_order;
     double t0 = now_ms();
     eng_engine *e = eng_engine_new(&ep, err, sizeof err);
     if (!e) { fprintf(stderr, "sparkd complete: %s\n", err); free(text); return 1; }

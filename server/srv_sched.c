@@ -89,32 +89,39 @@ static void empty_result(srv_job_res *res, const char *reason)
 
 // ---------------------------------------------------------------- worker
 
+void srv_engine_setup_resolve(const srv_config *cfg, srv_engine_setup *out)
+{
+    srv_model_path(cfg->model, "sparkd-main.gguf", out->model, sizeof out->model);
+    out->draft[0] = 0;
+    if (strcmp(cfg->draft, "none")) {
+        srv_model_path(cfg->draft, "sparkd-draft.gguf", out->draft, sizeof out->draft);
+        if (!cfg->draft[0] && access(out->draft, R_OK) != 0) out->draft[0] = 0;
+    }
+    const char *dev = cfg->device;
+    if (cfg->threads && !strchr(dev, ':')) snprintf(out->device, sizeof out->device, "%s:threads=%d", dev, cfg->threads);
+    else snprintf(out->device, sizeof out->device, "%s", dev);
+    out->fim_order = srv_config_fim_order(cfg);
+}
+
 static eng_engine *load_engine(srv_sched *s)
 {
-    char mpath[SRV_PATH_MAX], dpath[SRV_PATH_MAX], spec[160], err[512];
-    srv_model_path(s->cfg.model, "sparkd-main.gguf", mpath, sizeof mpath);
-    int draft = strcmp(s->cfg.draft, "none") != 0;
-    if (draft) {
-        srv_model_path(s->cfg.draft, "sparkd-draft.gguf", dpath, sizeof dpath);
-        if (!s->cfg.draft[0] && access(dpath, R_OK) != 0) draft = 0;
-    }
-    const char *dev = strncmp(s->cfg.device, "wse", 3) ? s->cfg.device : "cpu";
-    if (s->cfg.threads && !strchr(dev, ':')) snprintf(spec, sizeof spec, "%s:threads=%d", dev, s->cfg.threads);
-    else snprintf(spec, sizeof spec, "%s", dev);
+    srv_engine_setup es;
+    char err[512];
+    srv_engine_setup_resolve(&s->cfg, &es);
     eng_engine_params p;
     eng_engine_params_init(&p);
-    p.model_path = mpath;
-    p.draft_path = draft ? dpath : NULL;
-    p.device = spec;
-    p.fim_order = srv_config_fim_order(&s->cfg);
+    p.model_path = es.model;
+    p.draft_path = es.draft[0] ? es.draft : NULL;
+    p.device = es.device;
+    p.fim_order = es.fim_order;
     double t0 = eng_now_ms();
     eng_engine *e = eng_engine_new(&p, err, sizeof err);
     pthread_mutex_lock(&s->mu);
     if (e) snprintf(s->status, sizeof s->status, "ready");
     else snprintf(s->status, sizeof s->status, "%s", err);
     pthread_mutex_unlock(&s->mu);
-    if (e) srv_info("engine ready in %.0f ms: %s%s%s", eng_now_ms() - t0, mpath, draft ? " + draft " : "",
-                    draft ? dpath : "");
+    if (e) srv_info("engine ready in %.0f ms: %s%s%s on %s", eng_now_ms() - t0, es.model,
+                    es.draft[0] ? " + draft " : "", es.draft, es.device);
     else srv_error("cannot load the model: %s (completions will be empty; set --model or the "
                    "\"model\" setting)", err);
     return e;

@@ -23,6 +23,18 @@
 
 typedef struct srv_sched srv_sched;
 
+/* Where the configured engine comes from: model files and device spec,
+ * resolved from cfg (bundled models when unset; the draft is left out when
+ * "none", or when it is the bundled one and absent). */
+typedef struct {
+    char model[SRV_PATH_MAX];
+    char draft[SRV_PATH_MAX];   /* "" when there is no draft model */
+    char device[160];
+    int fim_order;              /* -1 auto, else an eng_fim_order */
+} srv_engine_setup;
+
+void srv_engine_setup_resolve(const srv_config *cfg, srv_engine_setup *out);
+
 /* A completion request. The scheduler owns it from submit to done. */
 typedef struct srv_job_req {
     json_t *id;                 /* the LSP request id (owned reference) */
