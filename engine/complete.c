@@ -20,6 +20,7 @@ struct eng_engine {
     int32_t *held;           /* tokens whose KV the contexts hold (main: all of them) */
     int n_held, cap_held;
     eng_job *job;            /* the running job, if any */
+    eng_prefix_store store;  /* restore/save NULL: no store */
     char *last_path;         /* the previous prompt's file and where its prefix started: */
     size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
 };
@@ -115,6 +116,27 @@ void eng_engine_free(eng_engine *e)
 }
 
 eng_model *eng_engine_model(const eng_engine *e) { return e->main; }
+
+void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st)
+{
+    if (st) e->store = *st;
+    else memset(&e->store, 0, sizeof e->store);
+}
+
+/* When the contexts hold (almost) nothing of this prompt, ask the store: a
+ * file reopened, or opened again after a restart, then costs one block of
+ * prefill instead of all of it. */
+#define STORE_BLOCK 64
+static int restore_from_store(eng_engine *e, eng_ctx *c, const int32_t *tokens, int n, int keep)
+{
+    if (!e->store.restore || keep >= STORE_BLOCK || n - 1 - keep < STORE_BLOCK) return keep;
+    int r = e->store.restore(e->store.ud, c, tokens, n);
+    if (r <= keep) {   /* the store truncated c: recompute what was held */
+        eng_ctx_truncate(c, r);
+        return r;
+    }
+    return r;
+}
 int eng_engine_has_draft(const eng_engine *e) { return e->draft != NULL; }
 
 // ---------------------------------------------------------------- job setup
@@ -241,9 +263,13 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     if (keep > n - 1) keep = n - 1;
     eng_ctx_truncate(e->mc, keep);
     if (e->dc) eng_ctx_truncate(e->dc, keep);
-    e->n_held = keep;
     j->st.prompt_tokens = n;
     j->st.reused_tokens = keep;
+    int restored = restore_from_store(e, e->mc, j->prompt.tokens, n, keep);
+    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, keep);
+    if (restored > keep) j->st.restored_tokens = restored - keep;
+    /* held[0..keep) is this prompt's start; each context prefills its own rest */
+    e->n_held = restored < keep ? restored : keep;
     j->spec0 = *eng_spec_get_stats(e->spec);
     e->job = j;
     return j;
@@ -443,6 +469,10 @@ int eng_job_step(eng_job *j)
         if (done < 0) return -1;
         if (done == 1) {
             int n = (int)j->prompt.n_tokens;
+            if (e->store.save) {   /* offer the prompt's KV to the store (queued, never blocks) */
+                e->store.save(e->store.ud, e->mc, j->prompt.tokens, n - 1);
+                if (e->dc) e->store.save(e->store.ud, e->dc, j->prompt.tokens, n - 1);
+            }
             if (eng_spec_begin(e->spec, j->prompt.tokens, n, n - 1, NULL, 0) != 0)
                 return jfail(j, "%s", eng_spec_error(e->spec));
             j->decoding = 1;

@@ -31,11 +31,24 @@ typedef struct {
 
 typedef struct eng_engine eng_engine;
 
+/* A store of prefix KV states outside the engine (the SQLite cache), called
+ * on the engine's thread. restore fills c from position 0 with the longest
+ * stored prefix of tokens[0..n) and returns the positions it restored (c then
+ * holds exactly those; 0 when nothing was found); save offers c's KV of
+ * tokens[0..n) for storing (it must not block). */
+typedef struct {
+    void *ud;
+    int (*restore)(void *ud, eng_ctx *c, const int32_t *tokens, int n);
+    void (*save)(void *ud, eng_ctx *c, const int32_t *tokens, int n);
+} eng_prefix_store;
+
 void eng_engine_params_init(eng_engine_params *p);
 eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen);
 void eng_engine_free(eng_engine *e);
 eng_model *eng_engine_model(const eng_engine *e);
 int eng_engine_has_draft(const eng_engine *e);
+/* Uses st (copied; NULL: none) for prompts the contexts do not hold. */
+void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st);
 
 typedef struct {
     const char *prefix; size_t prefix_len;  /* text before the cursor */
@@ -65,7 +78,8 @@ typedef enum {
 
 typedef struct {
     int prompt_tokens;          /* tokens in the prompt */
-    int reused_tokens;          /* of which the KV was already held */
+    int reused_tokens;          /* of which the KV was already held (in memory) */
+    int restored_tokens;        /* of which the KV came from the prefix store */
     int generated_tokens;
     double prefill_ms, decode_ms;
     uint64_t steps, drafted, accepted;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "bench.h"
 #include "cli.h"
+#include "kvc.h"
 #include "sparkd_config.h"
 #include "srv_config.h"
 #include "srv_io.h"
@@ -25,6 +26,7 @@ static const char USAGE[] =
     "  tokenize   print the token ids of a text\n"
     "  model info GGUF metadata, tensors, tokenizer, FIM tokens\n"
     "  bench      benchmarks (JSON to bench/results/)\n"
+    "  cache      stats|clear|vacuum of the SQLite KV cache\n"
     "\n"
     "Run `sparkd COMMAND --help` for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -42,7 +44,9 @@ static const char LSP_USAGE[] =
     "  --model PATH       main model (GGUF)\n"
     "  --draft PATH|none  draft model for speculative decoding\n"
     "  --device D         cpu | wse[:opts] (default cpu)\n"
-    "  --cache PATH       KV cache file; --no-cache disables it\n"
+    "  --cache PATH       KV cache file (default $XDG_CACHE_HOME/sparkd/kv.sqlite3)\n"
+    "  --no-cache         no KV cache\n"
+    "  --cache-size S     cap of the cache file (default 1G)\n"
     "  --threads N        worker threads (0 = all cores)\n"
     "  -n N               max new tokens per completion\n"
     "  --temp T           sampling temperature (0 = greedy)\n"
@@ -87,6 +91,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "cache")) return cmd_cache(argc - 2, argv + 2);
     fprintf(stderr, "sparkd: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

@@ -201,6 +201,7 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
     srv_stats_latency(&c->latency, us);
     c->prompt_tokens += (uint64_t)res->prompt_tokens;
     c->reused_tokens += (uint64_t)res->reused_tokens;
+    c->restored_tokens += (uint64_t)res->restored_tokens;
     c->generated_tokens += (uint64_t)res->generated_tokens;
     c->steps += res->steps;
     c->drafted += res->drafted;
@@ -279,6 +280,7 @@ json_t *srv_comp_stats_json(const comp_stats *c)
         "drafted", (json_int_t)c->drafted, "accepted", (json_int_t)c->accepted,
         "acceptance_rate", c->drafted ? (double)c->accepted / (double)c->drafted : 0.0,
         "latency", latency);
+    if (r) json_object_set_new(r, "restored_tokens", json_integer((json_int_t)c->restored_tokens));
     if (r)   /* where the time went, summed over all jobs */
         json_object_set_new(r, "stage_ms", json_pack("{s:f,s:f,s:f}", "queue", c->queue_ms,
                                                      "prefill", c->prefill_ms, "decode", c->decode_ms));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kvc.h"
 #include "srv_log.h"
 
 typedef enum { K_STR, K_SIZE, K_INT, K_BOOL, K_DOUBLE, K_U64, K_LEVEL } kind;
@@ -39,6 +40,7 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_DEBOUNCE_MS, "debounce_ms", K_INT, debounce_ms, 0, 5000),
     F(SRV_CFG_NO_ENGINE, "no_engine", K_BOOL, no_engine, 0, 1),
     F(SRV_CFG_FIM_ORDER, "fim_order", K_STR, fim_order, 0, 0),
+    F(SRV_CFG_CACHE_SIZE, "cache_size", K_STR, cache_size, 0, 0),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -51,6 +53,7 @@ void srv_config_defaults(srv_config *c)
     c->seed = 42;
     c->debounce_ms = 15;
     strcpy(c->fim_order, "auto");
+    strcpy(c->cache_size, "1G");
 }
 
 static int find(const char *name)
@@ -85,6 +88,10 @@ static int put_string(srv_config *c, const field *f, const char *s, char *err, s
 {
     if (f->off == offsetof(srv_config, fim_order) && strcmp(s, "auto") && strcmp(s, "psm") && strcmp(s, "spm")) {
         snprintf(err, errlen, "%s must be auto, psm or spm", f->name);
+        return -1;
+    }
+    if (f->off == offsetof(srv_config, cache_size) && kvc_parse_size(s) <= 0) {
+        snprintf(err, errlen, "%s must be a size such as 512M or 2G, not '%s'", f->name, s);
         return -1;
     }
     if (f->k == K_LEVEL) {

@@ -39,7 +39,7 @@ typedef struct {
     uint64_t empty;
     json_t *empty_reasons;  /* reason -> count */
     uint64_t shown, partial_accepts, accepted_chars;
-    uint64_t prompt_tokens, reused_tokens, generated_tokens, steps, drafted, accepted;
+    uint64_t prompt_tokens, reused_tokens, restored_tokens, generated_tokens, steps, drafted, accepted;
     double queue_ms, prefill_ms, decode_ms;     /* sums, for the stage breakdown */
     srv_stats latency;      /* request -> answer (its histogram) */
 } comp_stats;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "complete.h"
+#include "kvc.h"
 #include "srv_log.h"
 #include "srv_stats.h"
 
@@ -21,6 +22,14 @@ typedef struct done_item {
     srv_job_res res;
     struct done_item *next;
 } done_item;
+
+/* The prefix store handed to the engine: the SQLite cache and the model ids
+ * of the contexts' models (computed once per model). */
+typedef struct {
+    kvc_store *kvc;
+    const eng_model *models[2];
+    char ids[2][33];
+} store_glue;
 
 struct srv_sched {
     pthread_t th;
@@ -37,7 +46,58 @@ struct srv_sched {
     char status[512];
     srv_sched_done_fn done;
     void *ud;
+    store_glue glue;        /* worker thread only */
 };
+
+static const char *model_id(store_glue *g, eng_ctx *c)
+{
+    eng_model *m = eng_ctx_model(c);
+    for (int i = 0; i < 2; i++) {
+        if (g->models[i] == m) return g->ids[i];
+        if (!g->models[i]) {
+            g->models[i] = m;
+            gguf_model_id(eng_model_gguf(m), g->ids[i]);
+            return g->ids[i];
+        }
+    }
+    return NULL;
+}
+
+static int glue_restore(void *ud, eng_ctx *c, const int32_t *tokens, int n)
+{
+    store_glue *g = ud;
+    const char *id = model_id(g, c);
+    return id ? kvc_restore(g->kvc, c, id, tokens, n) : eng_ctx_pos(c);
+}
+
+static void glue_save(void *ud, eng_ctx *c, const int32_t *tokens, int n)
+{
+    store_glue *g = ud;
+    const char *id = model_id(g, c);
+    if (id) kvc_save(g->kvc, c, id, tokens, n);
+}
+
+static void cache_log(void *ud, const char *msg)
+{
+    (void)ud;
+    srv_warn("cache: %s", msg);
+}
+
+/* Opens the KV cache unless disabled; failures mean running without it. */
+static kvc_store *open_cache(const srv_config *cfg)
+{
+    if (cfg->no_cache) return NULL;
+    kvc_options o;
+    memset(&o, 0, sizeof o);
+    o.path = cfg->cache[0] ? cfg->cache : NULL;
+    o.cap_bytes = (uint64_t)kvc_parse_size(cfg->cache_size);
+    o.log = cache_log;
+    char err[256];
+    kvc_store *k = kvc_open(&o, err, sizeof err);
+    if (!k) srv_warn("running without the KV cache: %s", err);
+    else srv_info("KV cache: %s", kvc_store_path(k)[0] ? kvc_store_path(k) : "memory only");
+    return k;
+}
 
 void srv_job_req_free(srv_job_req *r)
 {
@@ -120,6 +180,10 @@ static eng_engine *load_engine(srv_sched *s)
     if (e) snprintf(s->status, sizeof s->status, "ready");
     else snprintf(s->status, sizeof s->status, "%s", err);
     pthread_mutex_unlock(&s->mu);
+    if (e && (s->glue.kvc = open_cache(&s->cfg))) {
+        eng_prefix_store st = { &s->glue, glue_restore, glue_save };
+        eng_engine_set_store(e, &st);
+    }
     if (e) srv_info("engine ready in %.0f ms: %s%s%s on %s", eng_now_ms() - t0, es.model,
                     es.draft[0] ? " + draft " : "", es.draft, es.device);
     else srv_error("cannot load the model: %s (completions will be empty; set --model or the "
@@ -180,6 +244,7 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     const eng_job_stats *st = eng_job_get_stats(j);
     res->prompt_tokens = st->prompt_tokens;
     res->reused_tokens = st->reused_tokens;
+    res->restored_tokens = st->restored_tokens;
     res->generated_tokens = st->generated_tokens;
     res->prefill_ms = st->prefill_ms;
     res->decode_ms = st->decode_ms;
@@ -244,6 +309,7 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     eng_engine_free(e);
+    kvc_close(s->glue.kvc);
     return NULL;
 }
 

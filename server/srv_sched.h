@@ -62,7 +62,7 @@ typedef struct {
     int cancelled;              /* 1: $/cancelRequest (answer RequestCancelled) */
     const char *reason;
     char detail[256];           /* an error message, when reason is "error" */
-    int prompt_tokens, reused_tokens, generated_tokens;
+    int prompt_tokens, reused_tokens, restored_tokens, generated_tokens;
     double prefill_ms, decode_ms, queue_ms;
     uint64_t steps, drafted, accepted;
 } srv_job_res;

@@ -163,6 +163,29 @@ def case_bad_params_and_unknown_document():
         assert "result" in r, r
 
 
+def case_cache_survives_restart():
+    """A long file's prompt KV comes back from the SQLite cache after a restart."""
+    cache = os.path.join(TMP, "kv.sqlite3")
+    long_text = "".join(f"def f{i}(x):\n    return x * {i} + {i * 7}\n\n" for i in range(60)) + "def g(y):\n    \n"
+    line = long_text.count("\n") - 1
+    runs = []
+    for _ in range(2):
+        with Server("--model", MODEL, "--draft", "none", "--cache", cache) as s:
+            s.initialize({"capabilities": INLINE_CAPS})
+            open_doc(s, long_text)
+            r = inline(s, line, 4)
+            assert "result" in r, r
+            runs.append((s.stats()["completions"], r["result"]))
+            s.call("shutdown")
+            s.notify("exit")
+            assert s.wait_exit() == 0
+    (first, a), (second, b) = runs
+    assert first["restored_tokens"] == 0, first
+    assert second["restored_tokens"] >= 64, second
+    assert a == b, (a, b)
+    assert os.stat(cache).st_mode & 0o777 == 0o600, oct(os.stat(cache).st_mode)
+
+
 def case_loop_answers_while_decoding():
     """sparkd/stats round trips stay short while a long completion decodes."""
     with Server("--model", MODEL, "--draft", "none", "-n", "400") as s:
