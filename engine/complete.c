@@ -356,6 +356,7 @@ static eng_stop text_rules(eng_job *j, size_t old_len)
 /* Records that the contexts hold the KV of tokens[0..n). */
 static void set_held(eng_engine *e, const int32_t *tokens, int n)
 {
+    if (n <= 0) { e->n_held = 0; return; }
     if (n > e->cap_held) {
         int32_t *h = realloc(e->held, (size_t)n * sizeof *h);
         if (!h) {   /* forget everything rather than mis-remember */
