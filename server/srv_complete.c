@@ -9,15 +9,6 @@
 #include "srv_internal.h"
 #include "srv_log.h"
 
-typedef enum { KIND_INLINE, KIND_COMPLETION } comp_kind;
-
-/* What the answer needs to know about its request (srv_job_req.user). */
-typedef struct {
-    comp_kind kind;
-    uint32_t line, character;   /* the cursor, as the client sent it */
-    size_t anchor;              /* cursor byte offset when asked */
-    int version;                /* document version when asked */
-} comp_req;
 
 void srv_shown_clear(shown_suggestion *sh)
 {
@@ -98,7 +89,7 @@ static void remember_shown(open_doc *d, size_t anchor, const char *text, size_t 
 }
 
 /* Copies doc[a, b) into a new NUL-terminated buffer. */
-static char *copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len)
+char *srv_copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len)
 {
     char *p = malloc(b - a + 1);
     if (!p) return NULL;
@@ -155,12 +146,12 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     comp_req *cr = calloc(1, sizeof *cr);
     if (!req || !cr) { free(req); free(cr); return srv_failf(f, -32603, "out of memory"); }
     req->user = cr;
-    *cr = (comp_req){ kind, line, ch, off, d->version };
+    *cr = (comp_req){ kind, line, ch, off, d->version, NULL, 0, 0, NULL };
     req->id = json_incref(id);
     req->uri = malloc(ulen + 1);
     if (req->uri) { memcpy(req->uri, uri, ulen); req->uri[ulen] = 0; }
-    req->prefix = copy_range(d->doc, 0, off, &req->prefix_len);
-    req->suffix = copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
+    req->prefix = srv_copy_range(d->doc, 0, off, &req->prefix_len);
+    req->suffix = srv_copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
     req->path = uri_path(uri);
     if (!req->uri || !req->prefix || !req->suffix || !req->path) {
         free(cr);
@@ -197,6 +188,10 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
     srv_lsp *s = ud;
     comp_req *cr = req->user;
     comp_stats *c = &s->comp;
+    if (cr->kind == KIND_ACTION) {
+        srv_action_done(s, req, res);
+        return;
+    }
     uint64_t us = (srv_now_ns() - req->submitted_ns) / 1000;
     srv_stats_latency(&c->latency, us);
     c->prompt_tokens += (uint64_t)res->prompt_tokens;

@@ -79,11 +79,31 @@ open_doc *srv_find_doc(const srv_lsp *s, const char *uri, size_t len);
 /* params.textDocument with its uri, or NULL with *f set. */
 json_t *srv_text_document(json_t *params, const char **uri, size_t *len, fail *f);
 
+typedef enum { KIND_INLINE, KIND_COMPLETION, KIND_ACTION } comp_kind;
+
+/* What the answer needs to know about its request (srv_job_req.user). */
+typedef struct {
+    comp_kind kind;
+    uint32_t line, character;   /* the cursor, as the client sent it */
+    size_t anchor;              /* cursor byte offset when asked */
+    int version;                /* document version when asked */
+    json_t *action;             /* KIND_ACTION: the CodeAction being resolved (owned) */
+    uint32_t edit_line;         /* KIND_ACTION: where the edit goes (line start) */
+    int action_kind;            /* KIND_ACTION: which action */
+    char *indent;               /* KIND_ACTION: the indentation of inserted lines (owned) */
+} comp_req;
+
 /* Completion handlers (srv_complete.c). */
 int srv_inline_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 int srv_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 int srv_did_show_completion(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 int srv_did_partially_accept(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
+/* Code actions (srv_actions.c). */
+int srv_code_action(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
+int srv_code_action_resolve(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
+void srv_action_done(srv_lsp *s, srv_job_req *req, srv_job_res *res);
+/* Copies doc[a, b) into a new NUL-terminated buffer (*len set); NULL on OOM. */
+char *srv_copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len);
 /* The scheduler's done callback (loop thread). */
 void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res);
 json_t *srv_comp_stats_json(const comp_stats *c);

@@ -333,6 +333,8 @@ static int initialize(srv_lsp *s, json_t *id, json_t *params, json_t **result, f
     if (s->sched) {
         json_t *c = json_object_get(*result, "capabilities");
         json_object_set_new(c, "inlineCompletionProvider", json_object());
+        json_object_set_new(c, "codeActionProvider", json_pack("{s:[s],s:b}", "codeActionKinds",
+                                                               "refactor.rewrite", "resolveProvider", 1));
         /* the completion-list fallback, for clients without inline completion */
         if (!s->client_inline)
             json_object_set_new(c, "completionProvider", json_pack("{s:b,s:[s,s,s]}", "resolveProvider", 0,
@@ -427,6 +429,8 @@ static const struct route {
     { "workspace/didChangeConfiguration", 0, did_change_configuration },
     { "sparkd/stats", 1, stats },
     { "textDocument/inlineCompletion", 1, srv_inline_completion },
+    { "textDocument/codeAction", 1, srv_code_action },
+    { "codeAction/resolve", 1, srv_code_action_resolve },
     { "textDocument/completion", 1, srv_completion },
     { "textDocument/didShowCompletion", 0, srv_did_show_completion },
     { "textDocument/didPartiallyAcceptCompletion", 0, srv_did_partially_accept },

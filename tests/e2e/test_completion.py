@@ -186,6 +186,44 @@ def case_cache_survives_restart():
     assert os.stat(cache).st_mode & 0o777 == 0o600, oct(os.stat(cache).st_mode)
 
 
+def case_code_actions_listed_filtered_resolved():
+    with Server("--model", MODEL, "--draft", "none") as s:
+        caps = s.initialize({"capabilities": INLINE_CAPS})["capabilities"]
+        assert caps["codeActionProvider"]["resolveProvider"] is True, caps
+        text = "def add(a, b):\n    pass\n\nx = add(1, 2)\n"
+        open_doc(s, text)
+
+        def actions(line, only=None):
+            ctx = {"diagnostics": []}
+            if only is not None:
+                ctx["only"] = only
+            r = s.call("textDocument/codeAction", {"textDocument": {"uri": URI}, "range": {
+                "start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "context": ctx})
+            return r["result"]
+        titles = lambda acts: sorted(a["title"] for a in acts)  # noqa: E731
+        assert titles(actions(0)) == ["sparkd: add a docstring", "sparkd: explain this line in a comment"], actions(0)
+        assert "sparkd: write this body" in titles(actions(1)), actions(1)
+        assert actions(2) == [], actions(2)                       # blank line: nothing to offer
+        assert actions(0, ["quickfix"]) == [] and len(actions(0, ["refactor"])) == 2
+        for a in actions(1):
+            assert "edit" not in a, a                             # computed lazily
+            r = s.call("codeAction/resolve", a, timeout=120)["result"]
+            assert r["title"] == a["title"], r
+            if "edit" in r:
+                (edits,) = r["edit"]["changes"].values()
+                assert len(edits) == 1 and edits[0]["range"]["start"] == {"line": 1, "character": 0}, edits
+                assert edits[0]["newText"].startswith("    ") and edits[0]["newText"].endswith("\n"), edits
+        # a stale action (the document changed) resolves without an edit
+        stale = actions(0)[0]
+        s.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 9},
+                                            "contentChanges": [{"text": "y = 1\n"}]})
+        r = s.call("codeAction/resolve", stale, timeout=120)["result"]
+        assert "edit" not in r, r
+        bad = dict(stale, data={"uri": URI, "version": 9, "action": 42, "line": 0})
+        r = s.call("codeAction/resolve", bad)
+        assert r.get("error", {}).get("code") == -32602, r
+
+
 def case_loop_answers_while_decoding():
     """sparkd/stats round trips stay short while a long completion decodes."""
     with Server("--model", MODEL, "--draft", "none", "-n", "400") as s:
