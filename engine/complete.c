@@ -417,6 +417,15 @@ static void finish(eng_job *j, eng_stop why)
     /* an editor can only show valid UTF-8: keep the text up to the first
      * invalid or incomplete sequence (models can emit stray bytes) */
     j->len = utf8_valid_prefix(j->text, j->len);
+    /* nor control characters (a stray \x17 would land in the user's file) */
+    for (size_t i = 0; i < j->len; i++) {
+        unsigned char c = (unsigned char)j->text[i];
+        if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7f) { j->len = i; break; }
+    }
+    /* and no blanks hanging at the end of the last line */
+    while (j->len && (j->text[j->len - 1] == ' ' || j->text[j->len - 1] == '\t') &&
+           memchr(j->text, '\n', j->len))
+        j->len--;
     if (j->text) j->text[j->len] = 0;
     /* remember what the contexts hold for the next request */
     eng_engine *e = j->e;

@@ -341,6 +341,7 @@ static int initialize(srv_lsp *s, json_t *id, json_t *params, json_t **result, f
                                                                   "triggerCharacters", ".", "(", " "));
     }
     s->state = SRV_RUNNING;
+    if (s->sched) srv_sched_configure(s->sched, s->cfg);   /* loads the engine in the background */
     srv_info("initialized: position encoding %s", lsp_encoding_name(s->enc));
     return 0;
 }
@@ -388,6 +389,7 @@ static int did_change_configuration(srv_lsp *s, json_t *id, json_t *params, json
     json_t *settings = srv_member(params, "params", "settings", JSON_OBJECT, f);
     if (!settings) return -1;
     apply_settings(s, settings, "didChangeConfiguration");
+    if (s->sched) srv_sched_configure(s->sched, s->cfg);   /* reloads if the model etc. changed */
     (void)result;
     return 0;
 }

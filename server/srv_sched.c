@@ -42,7 +42,8 @@ struct srv_sched {
     atomic_int preempt;         /* PREEMPT_* for the running request */
     done_item *done_head, *done_tail;
     int quit;
-    srv_config cfg;
+    srv_config cfg;             /* under mu; the worker loads from a copy */
+    unsigned cfg_gen;           /* bumped by srv_sched_configure */
     char status[512];
     srv_sched_done_fn done;
     void *ud;
@@ -163,11 +164,11 @@ void srv_engine_setup_resolve(const srv_config *cfg, srv_engine_setup *out)
     out->fim_order = srv_config_fim_order(cfg);
 }
 
-static eng_engine *load_engine(srv_sched *s)
+static eng_engine *load_engine(srv_sched *s, const srv_config *cfg)
 {
     srv_engine_setup es;
     char err[512];
-    srv_engine_setup_resolve(&s->cfg, &es);
+    srv_engine_setup_resolve(cfg, &es);
     eng_engine_params p;
     eng_engine_params_init(&p);
     p.model_path = es.model;
@@ -180,7 +181,7 @@ static eng_engine *load_engine(srv_sched *s)
     if (e) snprintf(s->status, sizeof s->status, "ready");
     else snprintf(s->status, sizeof s->status, "%s", err);
     pthread_mutex_unlock(&s->mu);
-    if (e && (s->glue.kvc = open_cache(&s->cfg))) {
+    if (e && (s->glue.kvc = open_cache(cfg))) {
         eng_prefix_store st = { &s->glue, glue_restore, glue_save };
         eng_engine_set_store(e, &st);
     }
@@ -278,14 +279,40 @@ static srv_job_req *next_request(srv_sched *s)
     }
 }
 
+/* (Re)loads the engine when the configuration changed (s->mu held on entry
+ * and exit; released while loading). */
+static eng_engine *reload(srv_sched *s, eng_engine *e, unsigned *gen)
+{
+    if (*gen == s->cfg_gen) return e;
+    *gen = s->cfg_gen;
+    srv_config cfg = s->cfg;
+    snprintf(s->status, sizeof s->status, "loading");
+    pthread_mutex_unlock(&s->mu);
+    eng_engine_free(e);
+    kvc_close(s->glue.kvc);
+    memset(&s->glue, 0, sizeof s->glue);
+    e = load_engine(s, &cfg);
+    pthread_mutex_lock(&s->mu);
+    return e;
+}
+
 static void *worker(void *arg)
 {
     srv_sched *s = arg;
-    eng_engine *e = load_engine(s);
+    eng_engine *e = NULL;
+    unsigned gen = 0;
     pthread_mutex_lock(&s->mu);
+    /* wait for the configuration (the client's initialize may change it) */
+    while (!s->quit && !s->cfg_gen) pthread_cond_wait(&s->cv, &s->mu);
     for (;;) {
+        e = reload(s, e, &gen);
         srv_job_req *req = next_request(s);
         if (!req) break;
+        if (gen != s->cfg_gen) {   /* settings changed while waiting: reload first */
+            req->next = s->pending;
+            s->pending = req;
+            continue;
+        }
         s->running = req;
         atomic_store(&s->preempt, PREEMPT_NONE);
         pthread_mutex_unlock(&s->mu);
@@ -334,6 +361,27 @@ srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud
 }
 
 int srv_sched_fd(const srv_sched *s) { return s->efd; }
+
+void srv_sched_configure(srv_sched *s, const srv_config *cfg)
+{
+    pthread_mutex_lock(&s->mu);
+    static const size_t LOAD_FIELDS[][2] = {
+#define FLD(f) { offsetof(srv_config, f), sizeof(((srv_config *)0)->f) }
+        FLD(model), FLD(draft), FLD(device), FLD(cache), FLD(no_cache), FLD(threads), FLD(fim_order),
+        FLD(cache_size),
+#undef FLD
+    };
+    int changed = !s->cfg_gen;
+    for (size_t i = 0; i < sizeof LOAD_FIELDS / sizeof *LOAD_FIELDS; i++)
+        changed |= memcmp((const char *)cfg + LOAD_FIELDS[i][0], (const char *)&s->cfg + LOAD_FIELDS[i][0],
+                          LOAD_FIELDS[i][1]) != 0;
+    s->cfg = *cfg;
+    if (changed) {
+        s->cfg_gen++;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
 
 void srv_sched_submit(srv_sched *s, srv_job_req *req)
 {

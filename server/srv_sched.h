@@ -71,14 +71,18 @@ typedef struct {
  * and res (free them with srv_job_req_free / srv_job_res_clear). */
 typedef void (*srv_sched_done_fn)(void *ud, srv_job_req *req, srv_job_res *res);
 
-/* Starts the worker, which loads the models from cfg (a copy is taken) in the
- * background. NULL with err on failure to start (no thread, no eventfd). */
+/* Starts the worker. It loads the models in the background once
+ * srv_sched_configure() was called (the server does at initialize, after the
+ * client's initializationOptions), and again whenever a setting that the
+ * engine is built from changes (model, draft, device, cache, threads...).
+ * cfg is copied. NULL with err on failure to start (no thread, no eventfd). */
 srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud,
                          char *err, size_t errlen);
 /* Stops the worker (answers nothing more), joins it, frees everything. */
 void srv_sched_free(srv_sched *s);
 int srv_sched_fd(const srv_sched *s);
 
+void srv_sched_configure(srv_sched *s, const srv_config *cfg);
 void srv_sched_submit(srv_sched *s, srv_job_req *req);
 /* Cancels the request with this id, waiting or running (no-op if unknown).
  * Returns 1 if it was found. */

@@ -20,6 +20,7 @@ run_suite() {   # name builddir meson-args...
 }
 
 tests/e2e/setup-node.sh
+tests/editors/setup.sh
 run_suite release build-test --buildtype=debugoptimized --werror -Dtests=enabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 run_suite asan build-asan --buildtype=debug --werror -Dtests=enabled \

@@ -114,7 +114,12 @@ def build(a):
         w.add_tensor(p + "ffn_down.weight", mat(a.dim, a.ffn), t)
     w.add_tensor("output_norm.weight", vec(a.dim))
     if not a.tied:
-        w.add_tensor("output.weight", mat(a.vocab, a.dim), t)
+        out = mat(a.vocab, a.dim)
+        if a.printable:
+            # zero logits for control and non-ASCII bytes and special tokens: greedy
+            # then writes printable text (and never ends the middle by itself)
+            out[[b for b in range(32) if b not in (9, 10)] + list(range(127, 256)) + list(range(262, a.vocab))] = 0
+        w.add_tensor("output.weight", out, t)
     w.write(a.out)
 
 
@@ -130,6 +135,8 @@ def main():
     ap.add_argument("--vocab", type=int, default=320)
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--tied", action="store_true", help="no output.weight: the head is token_embd")
+    ap.add_argument("--printable", action="store_true",
+                    help="greedy output is printable text (zero head rows of control bytes and specials)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--broken", choices=["arch", "shape", "q4k", "missing"],
                     help="write a deliberately broken model (error-path tests)")

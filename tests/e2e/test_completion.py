@@ -22,7 +22,7 @@ C = Checks("test_completion")
 TMP = tempfile.mkdtemp(prefix="sparkd-e2e-comp-")
 MODEL = os.path.join(TMP, "m.gguf")
 subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tools", "make_test_model.py"), "--out", MODEL,
-                "--dim", "64", "--layers", "2", "--seed", "11", "--vocab", "272"], check=True)
+                "--dim", "64", "--layers", "2", "--seed", "11", "--printable"], check=True)
 
 URI = "file:///work/demo.py"
 TEXT = "def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    \n\nprint(add(1, 2))\n"
@@ -44,7 +44,8 @@ def items_of(resp):
     return resp.get("result", {}).get("items", [])
 
 
-PLACES = [(4, 4), (2, 0), (1, 4), (6, 0), (0, 0), (3, 0), (1, 10), (5, 0)]
+PLACES = [(4, 4), (2, 0), (1, 4), (6, 0), (0, 0), (3, 0), (1, 10), (5, 0), (0, 3), (1, 6), (3, 5), (6, 3),
+          (0, 8), (1, 12), (3, 9), (6, 6), (0, 13), (3, 13)]
 
 
 def first_suggestion(s, min_len=1, method="textDocument/inlineCompletion"):
