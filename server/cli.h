@@ -29,5 +29,6 @@ int cmd_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
+int cmd_device(int argc, char **argv);      /* cmd_device.c */
 
 #endif

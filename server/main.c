@@ -27,6 +27,7 @@ static const char USAGE[] =
     "  model info GGUF metadata, tensors, tokenizer, FIM tokens\n"
     "  bench      benchmarks (JSON to bench/results/)\n"
     "  cache      stats|clear|vacuum of the SQLite KV cache\n"
+    "  device     device figures; placement and PROJECTED speed on the emulated wafer\n"
     "\n"
     "Run `sparkd COMMAND --help` for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -43,7 +44,7 @@ static const char LSP_USAGE[] =
     "  --max-message N    largest accepted message body in bytes (default 67108864)\n"
     "  --model PATH       main model (GGUF)\n"
     "  --draft PATH|none  draft model for speculative decoding\n"
-    "  --device D         cpu | wse[:opts] (default cpu)\n"
+    "  --device D         cpu | wse[:opts] (default wse)\n"
     "  --cache PATH       KV cache file (default $XDG_CACHE_HOME/sparkd/kv.sqlite3)\n"
     "  --no-cache         no KV cache\n"
     "  --cache-size S     cap of the cache file (default 1G)\n"
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "cache")) return cmd_cache(argc - 2, argv + 2);
+    if (!strcmp(cmd, "device")) return cmd_device(argc - 2, argv + 2);
     fprintf(stderr, "sparkd: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

@@ -48,7 +48,7 @@ void srv_config_defaults(srv_config *c)
     memset(c, 0, sizeof *c);
     strcpy(c->log_level, "info");
     c->max_message = (size_t)64 << 20;
-    strcpy(c->device, "cpu");   /* "wse" once the emulated device lands */
+    strcpy(c->device, "wse");   /* the emulated wafer: same numbers as cpu, plus projected timings */
     c->n_predict = 64;
     c->seed = 42;
     c->debounce_ms = 15;

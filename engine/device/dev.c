@@ -10,7 +10,7 @@
 
 /* ---- devices ------------------------------------------------------------ */
 
-static const dev_impl *const impls[] = { &dev_cpu_impl };
+static const dev_impl *const impls[] = { &dev_cpu_impl, &dev_wse_impl };
 #define N_IMPLS (sizeof impls / sizeof impls[0])
 
 dev_device *dev_open(const char *spec, char *err, size_t errlen)

@@ -46,5 +46,6 @@ int dev_fail(dev_device *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 extern const dev_impl dev_cpu_impl;
+extern const dev_impl dev_wse_impl;
 
 #endif

@@ -281,7 +281,7 @@ static int wse_rope(dev_device *dd, float *x, int n_heads, int head_dim, const i
 {
     BEGIN("rope");
     HOST(dev_rope(d->host, x, n_heads, head_dim, pos, batch, freq_base, neox));
-    ROW_ACCT(wse_acct_elementwise(&d->acct, n_heads * head_dim, batch, 3, host_));
+    ROW_ACCT(wse_acct_elementwise(&d->acct, n_heads * head_dim, batch, WSE_FLOPS_ROPE, host_));
     return DEV_OK;
 }
 
@@ -289,7 +289,7 @@ static int wse_swiglu(dev_device *dd, float *out, const float *gate, const float
 {
     BEGIN("swiglu");
     HOST(dev_swiglu(d->host, out, gate, up, n, batch));
-    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, 6, host_));
+    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, WSE_FLOPS_SWIGLU, host_));
     return DEV_OK;
 }
 
@@ -297,7 +297,7 @@ static int wse_add(dev_device *dd, float *y, const float *x, int n, int batch)
 {
     BEGIN("add");
     HOST(dev_add(d->host, y, x, n, batch));
-    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, 1, host_));
+    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, WSE_FLOPS_ADD, host_));
     return DEV_OK;
 }
 
@@ -305,7 +305,7 @@ static int wse_add_bias(dev_device *dd, float *y, const float *b, int n, int bat
 {
     BEGIN("add_bias");
     HOST(dev_add_bias(d->host, y, b, n, batch));
-    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, 1, host_));
+    ROW_ACCT(wse_acct_elementwise(&d->acct, n, batch, WSE_FLOPS_ADD, host_));
     return DEV_OK;
 }
 

@@ -102,7 +102,8 @@ typedef struct {
 } wse_stats;
 
 /* Totals since open or the last wse_reset_stats (the step in progress
- * included). Returns -1 if d is not a wse device. */
+ * included). Returns -1 if d is not a wse device. wse_get_stats and
+ * wse_get_placement may be called from any thread while another drives d. */
 int wse_get_stats(const dev_device *d, wse_stats *out);
 void wse_reset_stats(dev_device *d);
 
@@ -157,7 +158,8 @@ typedef struct {
  * walks one decode step at position pos through the cycle model (the same
  * op sequence as model.c's forward step, the same accounting as the live
  * device). cfg->wafers = 0 picks the fewest wafers that hold it. Returns 0,
- * or WSE_ECAPACITY / DEV_EINVAL with a reason in err. */
+ * or WSE_ECAPACITY (with what is missing), DEV_EINVAL or DEV_ENOMEM, with a
+ * reason in err. */
 int wse_project(const wse_config *cfg, const wse_shape *s, int pos, wse_projection *out,
                 char *err, size_t errlen);
 
@@ -171,9 +173,9 @@ typedef struct wse_fence wse_fence;
 enum { WSE_FENCE_QUEUED, WSE_FENCE_RUNNING, WSE_FENCE_DONE, WSE_FENCE_CANCELLED };
 
 /* Queues prog(d, arg) and returns its fence (owned by the caller: free it
- * with wse_fence_free once done or cancelled), or NULL with err set. While
+ * with wse_fence_free, before dev_close), or NULL with err set. While
  * programs are queued or running, ops called from other threads fail with
- * WSE_EBUSY. */
+ * WSE_EBUSY. dev_close cancels what has not started and joins the thread. */
 wse_fence *wse_submit(dev_device *d, wse_program prog, void *arg, char *err, size_t errlen);
 /* An eventfd, readable after any submitted program completes or is
  * cancelled (read it to clear it, then check the fences): what a libev loop

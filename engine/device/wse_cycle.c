@@ -108,9 +108,8 @@ void wse_acct_get_row(wse_acct *a, const void *E, int n, double host_s)
     }
     a->st.tokens++;
     a->step_tokens++;
-    const wse_region *r = NULL;
-    for (int i = 0; i < a->n_regs && !r; i++)        /* rare: few get_rows per step */
-        if (a->regs[i].key == E && a->regs[i].kind == WSE_REG_MATRIX) r = &a->regs[i];
+    const wse_region *r = wse_find(a, E);
+    if (r && r->kind != WSE_REG_MATRIX) r = NULL;
     double lat;
     if (r) {    /* the row is one output column's slice on each of the ph rows */
         lat = (r->ph - 1) * a->cfg.hop_cycles + ceil(n / (double)r->ph / words_per_cycle(a));

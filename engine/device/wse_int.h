@@ -23,6 +23,11 @@
 #define WSE_ACT_BYTES 2         /* activations and KV travel and rest in 16 bits */
 #define WSE_STALE_STEPS 256     /* a KV cache untouched this long belongs to a freed context */
 
+/* Arithmetic per element of the element-wise ops (16-bit FMA-equivalents). */
+#define WSE_FLOPS_ADD 1         /* add, add_bias */
+#define WSE_FLOPS_ROPE 3        /* a*cos - b*sin from a table */
+#define WSE_FLOPS_SWIGLU 6      /* g / (1 + exp(-g)) * u */
+
 typedef enum { WSE_REG_MATRIX, WSE_REG_KV } wse_reg_kind;
 
 /* A region: one weight matrix or one layer's KV cache (keys and values),
@@ -64,7 +69,7 @@ typedef struct wse_acct {
     int kv_reserve;             /* positions per KV region in the plan */
     int cur_wafer, cur_strip, cur_col;  /* the next free strip column */
     int64_t pes_used;
-    char err[400];              /* the last capacity failure */
+    char err[512];              /* the last capacity failure */
 
     /* where the activations are */
     int prev;                   /* index+1 of the last matmul/attention region (0: I/O edge) */
@@ -79,6 +84,32 @@ typedef struct wse_acct {
     int step_tokens;
 } wse_acct;
 
+/* ---- the device (dev_wse.c) ---------------------------------------------- */
+
+typedef struct wse_async wse_async;
+
+typedef struct {
+    dev_device base;
+    dev_device *host;           /* a `cpu` device: computes every result (owned) */
+    wse_acct acct;              /* the emulated wafer */
+    pthread_mutex_t mu;         /* guards acct against readers on other threads */
+    uint64_t fault_in;          /* ops until the injected fault; 0: none */
+    int lost;                   /* 1 after a fault, until wse_reset */
+    char lost_why[96];
+    atomic_int busy;            /* submitted programs queued or running */
+    wse_async *async;           /* wse_async.c; NULL until the first submit */
+} wse_device;
+
+/* d as a wse device, or NULL if it is another kind. */
+wse_device *wse_dev(const dev_device *d);
+
+/* ---- wse_async.c ---------------------------------------------------------- */
+
+/* 1 if the calling thread is d's program thread. */
+int wse_async_on_worker(const wse_device *d);
+/* Cancels what is queued, joins the thread, closes the eventfd. */
+void wse_async_free(wse_device *d);
+
 /* ---- wse_place.c --------------------------------------------------------- */
 
 /* Sets a up for cfg (copied); 0, or -1 with a reason in err. */
@@ -91,6 +122,13 @@ void wse_acct_clear(wse_acct *a);
  * sight; re-registered if the pointer now carries another shape. NULL with
  * a->err set when it does not fit. */
 wse_region *wse_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n_in);
+/* The region registered under key, or NULL. */
+wse_region *wse_find(const wse_acct *a, const void *key);
+/* Registers a region without placing it (wse_plan places it): what a
+ * projection declares up front. NULL when out of memory. */
+wse_region *wse_declare_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n_in);
+wse_region *wse_declare_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads, int head_dim,
+                           int used);
 /* The region of a layer's KV cache, grown to hold `used` positions. */
 wse_region *wse_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads, int head_dim,
                    int used);

@@ -66,7 +66,7 @@ static int rehash(wse_acct *a, int cap)
     return 0;
 }
 
-static wse_region *lookup(wse_acct *a, const void *key)
+wse_region *wse_find(const wse_acct *a, const void *key)
 {
     if (!a->hash_cap) return NULL;
     for (uint32_t j = hash_of(key, a->hash_cap); a->hash[j]; j = (j + 1) & (uint32_t)(a->hash_cap - 1))
@@ -158,24 +158,26 @@ static int alloc_pes(wse_acct *a, wse_region *r, int64_t need)
         if (a->cur_wafer >= a->cfg.wafers) return -1;
         int s = a->cur_strip, c = a->cur_col;
         int64_t got = 0;
-        int first_take = 0;
+        int first_take = 0, rows = 0;
         while (got < need && s < n_strips(a)) {
             int h = strip_rows(a, s);
             int64_t cols = (need - got + h - 1) / h;
             int take = cols < W - c ? (int)cols : W - c;
             if (!got) first_take = take;
             got += (int64_t)take * h;
+            rows += h;
             c += take;
             if (c == W) { s++; c = 0; }
         }
         if (got >= need) {
+            /* seen as one rectangle: the rows of every strip it touches */
             int h = strip_rows(a, a->cur_strip);
             int mid = a->cur_col + first_take / 2;
             r->wafer = a->cur_wafer;
             r->cx = a->cur_strip % 2 ? W - 1 - mid : mid;
-            r->cy = a->cur_strip * a->strip_h + h / 2;
-            r->ph = h;
-            r->pw = (int)((got + h - 1) / h);
+            r->cy = a->cur_strip * a->strip_h + (rows > h ? rows : h) / 2;
+            r->ph = rows;
+            r->pw = (int)((got + rows - 1) / rows);
             r->pes = got;
             a->pes_used += got;
             a->cur_strip = s;
@@ -224,71 +226,75 @@ static int64_t pes_useful(const wse_acct *a, const wse_region *r, int positions)
 
 // ---------------------------------------------------------------- errors
 
-static void gb(char *buf, size_t len, double bytes) { snprintf(buf, len, "%.1f GB", bytes / 1e9); }
-
-/* Writes the capacity error: what is needed, what the geometry has, what
- * would hold it. `what` says whose need it is. */
-static void capacity_error(wse_acct *a, const char *what, uint64_t w_bytes, int n_mat,
-                           uint64_t kv_bytes, int kv_pos, int fragmented)
+static void gb(char *buf, size_t len, double bytes)
 {
-    const wse_config *c = &a->cfg;
-    uint64_t need = w_bytes + kv_bytes, have = wse_capacity_bytes(a);
-    double sram = (double)c->width * c->height * c->wafers * c->sram_bytes;
-    /* whole strip columns waste up to a column per region: 5% slack */
-    double need_pes = (double)need / (double)a->cap_bytes * 1.05;
-    int wafers = (int)ceil(need_pes / ((double)c->width * c->height));
-    int rows = (int)ceil(need_pes / c->width / (fragmented ? 1 : c->wafers));
-    if (fragmented && wafers <= c->wafers) wafers = c->wafers + 1;
-    char sn[32], sw[32], sk[32], sh[32], ss[32], sd[32];
-    gb(sn, sizeof sn, (double)need);
-    gb(sw, sizeof sw, (double)w_bytes);
-    gb(sk, sizeof sk, (double)kv_bytes);
-    gb(sh, sizeof sh, (double)have);
-    gb(ss, sizeof ss, sram);
-    gb(sd, sizeof sd, need > have ? (double)(need - have) : 0.0);
-    char wafer_s[32] = "";
-    if (c->wafers > 1) snprintf(wafer_s, sizeof wafer_s, " x %d wafers", c->wafers);
-    if (fragmented)
-        snprintf(a->err, sizeof a->err,
-                 "%s needs %s of SRAM (weights %s in %d matrices + KV cache %s for %d positions); "
-                 "wse geometry %dx%d%s has %s for data (%s SRAM) but a region does not fit on what is "
-                 "left of one wafer; try wse:wafers=%d",
-                 what, sn, sw, n_mat, sk, kv_pos, c->width, c->height, wafer_s, sh, ss, wafers);
-    else
-        snprintf(a->err, sizeof a->err,
-                 "%s needs %s of SRAM (weights %s in %d matrices + KV cache %s for %d positions), "
-                 "wse geometry %dx%d%s has %s for data (%s SRAM, 1/12 of each PE kept for code): "
-                 "%s short; try wse:wafers=%d or wse:geometry=%dx%d",
-                 what, sn, sw, n_mat, sk, kv_pos, c->width, c->height, wafer_s, sh, ss, sd,
-                 wafers, c->width, rows > c->height ? rows : c->height + 1);
+    if (bytes >= 1e9) snprintf(buf, len, "%.1f GB", bytes / 1e9);
+    else if (bytes >= 1e6) snprintf(buf, len, "%.1f MB", bytes / 1e6);
+    else if (bytes >= 1e3) snprintf(buf, len, "%.1f KB", bytes / 1e3);
+    else snprintf(buf, len, "%.0f B", bytes);
 }
 
-static void totals(const wse_acct *a, uint64_t *w, int *n_mat, uint64_t *kv, int *kv_pos)
+/* Writes the capacity error: what is needed (need_pes PEs, holding
+ * w_bytes of weights and kv_bytes of KV cache), what the geometry has, by
+ * how much it is short, what would hold it. `what` says whose need it is. */
+static void capacity_error(wse_acct *a, const char *what, double need_pes, uint64_t w_bytes,
+                           uint64_t kv_bytes, int kv_pos)
+{
+    const wse_config *c = &a->cfg;
+    double cap = (double)a->cap_bytes, pes = (double)c->width * c->height * c->wafers;
+    /* what would hold it: whole strip columns waste up to a column per region, so 5% slack */
+    double want = need_pes + floor(need_pes * 0.05);
+    int wafers = (int)ceil(want / ((double)c->width * c->height));
+    long rows = (long)ceil(want / c->width);
+    if (wafers <= c->wafers) wafers = c->wafers + 1;
+    if (rows <= c->height) rows = c->height + 1;
+    char sn[24], sw[24], sk[24], sh[24], sd[24], sx[24] = "";
+    gb(sn, sizeof sn, need_pes * cap);
+    gb(sw, sizeof sw, (double)w_bytes);
+    gb(sk, sizeof sk, (double)kv_bytes);
+    gb(sh, sizeof sh, pes * cap);
+    if (c->wafers > 1) snprintf(sx, sizeof sx, " x %d wafers", c->wafers);
+    if (need_pes <= pes) {      /* enough PEs in all, but not in one piece where needed */
+        snprintf(a->err, sizeof a->err,
+                 "%s needs %.0f PEs (%s: weights %s + KV %s for %d positions), wse geometry %dx%d%s has "
+                 "%.0f PEs (%s) but not in one wafer's remaining strips; try wse:wafers=%d",
+                 what, need_pes, sn, sw, sk, kv_pos, c->width, c->height, sx, pes, sh, wafers);
+        return;
+    }
+    gb(sd, sizeof sd, (need_pes - pes) * cap);
+    snprintf(a->err, sizeof a->err,
+             "%s needs %.0f PEs (%s: weights %s + KV %s for %d positions), wse geometry %dx%d%s has "
+             "%.0f PEs (%s): %.0f PE%s (%s) short; try wse:wafers=%d or wse:geometry=%dx%ld",
+             what, need_pes, sn, sw, sk, kv_pos, c->width, c->height, sx, pes, sh, need_pes - pes,
+             need_pes - pes == 1 ? "" : "s", sd, wafers, c->width, rows);
+}
+
+static void totals(const wse_acct *a, uint64_t *w, uint64_t *kv, int *kv_pos)
 {
     *w = *kv = 0;
-    *n_mat = *kv_pos = 0;
+    *kv_pos = 0;
     for (int i = 0; i < a->n_regs; i++) {
         const wse_region *r = &a->regs[i];
-        if (r->kind == WSE_REG_MATRIX) { *w += r->bytes; (*n_mat)++; }
+        if (r->kind == WSE_REG_MATRIX) *w += r->bytes;
         else { *kv += r->bytes; if (r->kv_held > *kv_pos) *kv_pos = r->kv_held; }
     }
 }
 
-/* Capacity error for growing the packed placement by `extra` bytes. */
-static void packed_error(wse_acct *a, uint64_t extra_w, uint64_t extra_kv, int kv_pos)
+/* Capacity error for `need` more PEs in the packed placement (extra_w / extra_kv bytes). */
+static void packed_error(wse_acct *a, int64_t need, uint64_t extra_w, uint64_t extra_kv, int kv_pos)
 {
     uint64_t w, kv;
-    int n_mat, pos;
-    totals(a, &w, &n_mat, &kv, &pos);
-    capacity_error(a, a->planned ? "the model" : "the weights seen so far", w + extra_w,
-                   n_mat + (extra_w > 0), kv + extra_kv, kv_pos > pos ? kv_pos : pos, 0);
+    int pos;
+    totals(a, &w, &kv, &pos);
+    capacity_error(a, a->planned ? "the model" : "the model so far", (double)(a->pes_used + need),
+                   w + extra_w, kv + extra_kv, kv_pos > pos ? kv_pos : pos);
 }
 
 // ---------------------------------------------------------------- regions
 
 wse_region *wse_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n_in)
 {
-    wse_region *r = lookup(a, W);
+    wse_region *r = wse_find(a, W);
     if (r && r->kind == WSE_REG_MATRIX && r->type == t && r->n_out == n_out && r->n_in == n_in)
         return r;
     uint64_t bytes = matrix_bytes(t, n_out, n_in);
@@ -302,7 +308,7 @@ wse_region *wse_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n
     wse_region tmp = { .key = W, .kind = WSE_REG_MATRIX, .type = t, .n_out = n_out, .n_in = n_in,
                        .bytes = bytes };
     if (alloc_pes(a, &tmp, need)) {
-        packed_error(a, bytes, 0, 0);
+        packed_error(a, need, bytes, 0, 0);
         return NULL;
     }
     if (!r && !(r = add_region(a, W))) {
@@ -317,7 +323,7 @@ wse_region *wse_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n
 
 wse_region *wse_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads, int head_dim, int used)
 {
-    wse_region *r = lookup(a, k_cache);
+    wse_region *r = wse_find(a, k_cache);
     if (r && (r->kind != WSE_REG_KV || r->n_heads != n_heads || r->n_kv_heads != n_kv_heads ||
               r->head_dim != head_dim)) {
         /* another shape under this pointer: start it over (old PEs freed at the next plan) */
@@ -347,7 +353,7 @@ wse_region *wse_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads
     int64_t need = (int64_t)((extra + a->cap_bytes - 1) / a->cap_bytes);
     wse_region piece = *r;
     if (alloc_pes(a, &piece, need)) {
-        packed_error(a, 0, extra, r->kv_used);
+        packed_error(a, need, 0, extra, r->kv_used);
         return NULL;
     }
     if (r->pes == 0) {
@@ -360,6 +366,28 @@ wse_region *wse_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads
     r->kv_held += kv_positions(r, piece.pes, a->cap_bytes);
     r->bytes = (uint64_t)r->kv_held * kv_pos_bytes(r);
     if (a->planned) a->dirty = 1;       /* the next plan reserves more */
+    return r;
+}
+
+wse_region *wse_declare_matrix(wse_acct *a, const void *W, dev_dtype t, int n_out, int n_in)
+{
+    wse_region *r = wse_find(a, W);
+    if (!r && !(r = add_region(a, W))) return NULL;
+    *r = (wse_region){ .key = W, .kind = WSE_REG_MATRIX, .type = t, .n_out = n_out, .n_in = n_in,
+                       .bytes = matrix_bytes(t, n_out, n_in), .last_step = a->step_no };
+    a->dirty = 1;
+    return r;
+}
+
+wse_region *wse_declare_kv(wse_acct *a, const void *k_cache, int n_heads, int n_kv_heads, int head_dim,
+                           int used)
+{
+    wse_region *r = wse_find(a, k_cache);
+    if (!r && !(r = add_region(a, k_cache))) return NULL;
+    *r = (wse_region){ .key = k_cache, .kind = WSE_REG_KV, .n_heads = n_heads, .n_kv_heads = n_kv_heads,
+                       .head_dim = head_dim, .kv_dim = n_kv_heads * head_dim, .kv_used = used,
+                       .last_step = a->step_no };
+    a->dirty = 1;
     return r;
 }
 
@@ -405,14 +433,14 @@ static int pack(wse_acct *a, uint64_t tile, int reserve)
 static int plan_at(wse_acct *a, int reserve)
 {
     uint64_t w = 0, kv = 0;
-    int n_mat = 0;
     for (int i = 0; i < a->n_regs; i++) {
         const wse_region *r = &a->regs[i];
-        if (r->kind == WSE_REG_MATRIX) { w += r->bytes; n_mat++; }
+        if (r->kind == WSE_REG_MATRIX) w += r->bytes;
         else kv += (uint64_t)reserve * kv_pos_bytes(r);
     }
+    double need_pes = ceil((double)(w + kv) / (double)a->cap_bytes);
     if (w + kv > wse_capacity_bytes(a)) {
-        capacity_error(a, "the model", w, n_mat, kv, reserve, 0);
+        capacity_error(a, "the model", need_pes, w, kv, reserve);
         return -1;
     }
     /* keep the current placement to fall back on */
@@ -439,7 +467,7 @@ static int plan_at(wse_acct *a, int reserve)
         a->cur_wafer = cw; a->cur_strip = cs; a->cur_col = cc;
         a->pes_used = used;
         free(saved);
-        capacity_error(a, "the model", w, n_mat, kv, reserve, 1);
+        capacity_error(a, "the model", need_pes, w, kv, reserve);
         return -1;
     }
     free(saved);

@@ -690,7 +690,7 @@ START_TEST(test_dev_open_errors_are_clear)
     assert_open_fails("cpu:threads=", "threads=: expected a number");
     assert_open_fails("cpu:threads=-1", "expected a number 0..256");
     assert_open_fails("cpu:threads=100000", "expected a number 0..256");
-    assert_open_fails("gpu", "unknown device 'gpu' (available: cpu)");
+    assert_open_fails("gpu", "unknown device 'gpu' (available: cpu, wse)");
     assert_open_fails("gpu:threads=2", "unknown device 'gpu'");
     assert_open_fails("", "empty device spec");
     assert_open_fails("cpu:threads", "needs a value");
