@@ -25,8 +25,15 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The release build of the sparkd binary.
+# Tree-sitter grammars: pinned npm tarballs, checked against grammars.lock.
+grammars/fetch.sh
+
+# The release build of the sparkd binary (reconfigured when the set of
+# vendored grammars changed, since meson looks for them at configure time).
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release -Dtests=disabled >/dev/null
+elif [ "$(ls grammars/vendor 2>/dev/null)" != "$(cat build/.grammars 2>/dev/null)" ]; then
+  meson setup --reconfigure build >/dev/null
 fi
+ls grammars/vendor 2>/dev/null > build/.grammars || true
 ninja -C build --quiet sparkd >/dev/null || ninja -C build sparkd

@@ -208,6 +208,7 @@ int cmd_bench(int argc, char **argv)
         "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n"
         "  spec       speculative decoding speed-up and acceptance on real code (bundled models)\n"
         "  device     wse vs cpu host time per decode step, and the wafer time it projects\n"
+        "  grammars   incremental reparse and post-processing vs a full parse (5k-line file)\n"
         "  cache      time to first token cold / warm from memory / warm from SQLite\n"
         "  latency    keystroke -> ghost text over a real LSP client (runs bench/bench_latency.py)\n";
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
@@ -219,6 +220,7 @@ int cmd_bench(int argc, char **argv)
     if (!strcmp(argv[0], "latency")) return bench_latency(argc - 1, argv + 1);
     if (!strcmp(argv[0], "cache")) return bench_cache(argc - 1, argv + 1);
     if (!strcmp(argv[0], "device")) return bench_device(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "grammars")) return bench_grammars(argc - 1, argv + 1);
     fprintf(stderr, "sparkd bench: unknown benchmark '%s'\n%s", argv[0], BUSAGE);
     return 2;
 }

@@ -165,6 +165,8 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
         if (req->suffix[i] != ' ' && req->suffix[i] != '\t' && req->suffix[i] != '\r') { mid_line = 1; break; }
     req->max_tokens = s->cfg->n_predict;
     req->max_lines = invoked ? 8 : mid_line ? 1 : 4;
+    if (d->gram && (req->gram = gram_context_new(d->gram, off)) && !req->gram->multiline)
+        req->max_lines = 1;         /* the syntax says: finish this line only */
     req->temperature = (float)s->cfg->temp;
     req->seed = s->cfg->seed;
     req->debounce_ms = invoked ? 0 : s->cfg->debounce_ms;

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include "srv_lsp.h"
+#include "gram.h"
 #include "srv_sched.h"
 
 typedef enum { TRACE_OFF, TRACE_MESSAGES, TRACE_VERBOSE } trace_level;
@@ -28,6 +29,7 @@ typedef struct {
     char *language;
     int version;
     srv_doc *doc;
+    gram_doc *gram;         /* its syntax tree, edited along (NULL: out of memory) */
     shown_suggestion shown;
 } open_doc;
 

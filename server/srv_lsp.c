@@ -124,6 +124,7 @@ open_doc *srv_find_doc(const srv_lsp *s, const char *uri, size_t len)
 static void drop_doc(srv_lsp *s, open_doc *d)
 {
     srv_shown_clear(&d->shown);
+    gram_doc_free(d->gram);
     free(d->uri);
     free(d->language);
     srv_doc_free(d->doc);
@@ -171,10 +172,13 @@ static int did_open(srv_lsp *s, json_t *id, json_t *params, json_t **result, fai
     if (d) {
         srv_warn("didOpen: %s was already open; replacing its text", uri);
         free(d->uri); free(d->language); srv_doc_free(d->doc); srv_shown_clear(&d->shown);
+        gram_doc_free(d->gram);
     } else {
         d = &s->docs[s->n_docs++];
     }
-    *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc, { NULL, 0, 0, "", 0 } };
+    *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc,
+                     gram_doc_new(gram_lang_find(l, u), json_string_value(text), json_string_length(text)),
+                     { NULL, 0, 0, "", 0 } };
     srv_debug("opened %s (%s, %zu bytes, version %d)", uri, l, srv_doc_len(doc), d->version);
     (void)result;
     return 0;
@@ -217,6 +221,10 @@ static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
     }
     if (srv_doc_replace(d->doc, a, b, json_string_value(text), json_string_length(text)))
         return srv_failf(f, LSP_ERR_INTERNAL, "out of memory applying contentChanges[%zu]", i);
+    if (d->gram && gram_doc_edit(d->gram, a, b, json_string_value(text), json_string_length(text))) {
+        gram_doc_free(d->gram);     /* out of sync: completions go on without syntax */
+        d->gram = NULL;
+    }
     return 0;
 }
 

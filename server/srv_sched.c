@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "complete.h"
+#include "gram.h"
 #include "kvc.h"
 #include "srv_log.h"
 #include "srv_stats.h"
@@ -108,6 +109,7 @@ void srv_job_req_free(srv_job_req *r)
     free(r->prefix);
     free(r->suffix);
     free(r->path);
+    gram_context_free(r->gram);
     free(r);
 }
 
@@ -233,12 +235,21 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         size_t n;
         const char *t = eng_job_text(j, &n);
         eng_stop why = eng_job_stop_reason(j);
+        gram_trim_result tr = { NULL, 0, GRAM_TRIM_KEPT, 0, 0 };
+        if (req->gram && n) {     /* syntax-aware trimming: block end, balance, parse check */
+            gram_trim(req->gram, req->prefix, req->prefix_len, req->suffix, req->suffix_len, t, n, &tr);
+            if (tr.text) { t = tr.text; n = tr.len; }
+        }
         res->text = malloc(n + 1);
         if (res->text) { memcpy(res->text, t, n); res->text[n] = 0; res->len = n; }
+        free(tr.text);
         int blank = 1;
         for (size_t i = 0; i < n; i++) blank &= t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r';
         res->empty = blank;
-        res->reason = !blank ? "" : why == ENG_STOP_DEADLINE ? "deadline reached before any text"
+        res->reason = !blank ? "" : tr.reason == GRAM_TRIM_SYNTAX_ERROR ? "filtered: introduces a syntax error"
+                    : tr.reason == GRAM_TRIM_SUFFIX_LINE || tr.reason == GRAM_TRIM_SUFFIX_LINES
+                        ? "filtered: duplicate of the code after the cursor"
+                    : why == ENG_STOP_DEADLINE ? "deadline reached before any text"
                     : why == ENG_STOP_SUFFIX ? "filtered: duplicate of the code after the cursor"
                     : "model produced nothing";
     }

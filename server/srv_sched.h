@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "gram.h"
 #include "srv_config.h"
 
 typedef struct srv_sched srv_sched;
@@ -49,6 +50,7 @@ typedef struct srv_job_req {
     int deadline_ms;            /* budget from submission; 0 = none */
     uint64_t submitted_ns;
     void *user;                 /* the caller's (e.g. request kind, position) */
+    gram_ctx *gram;             /* syntax at the cursor, for trimming (owned, may be NULL) */
     struct srv_job_req *next;   /* scheduler's list link */
 } srv_job_req;
 

@@ -24,13 +24,16 @@ MODEL = os.path.join(TMP, "m.gguf")
 subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tools", "make_test_model.py"), "--out", MODEL,
                 "--dim", "64", "--layers", "2", "--seed", "11", "--printable"], check=True)
 
-URI = "file:///work/demo.py"
+URI = "file:///work/demo.txt"
 TEXT = "def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    \n\nprint(add(1, 2))\n"
 INLINE_CAPS = {"textDocument": {"inlineCompletion": {}}}
 
 
-def open_doc(s, text=TEXT, version=1):
-    s.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python",
+def open_doc(s, text=TEXT, version=1, language="plaintext"):
+    """Opens the test document. The random-weight model writes nonsense, which
+    the syntax filter rightly rejects in a real language: the mechanics tests
+    use plain text (indentation and bracket rules only)."""
+    s.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": language,
                                                         "version": version, "text": text}})
 
 
@@ -192,7 +195,7 @@ def case_code_actions_listed_filtered_resolved():
         caps = s.initialize({"capabilities": INLINE_CAPS})["capabilities"]
         assert caps["codeActionProvider"]["resolveProvider"] is True, caps
         text = "def add(a, b):\n    pass\n\nx = add(1, 2)\n"
-        open_doc(s, text)
+        open_doc(s, text, language="python")
 
         def actions(line, only=None):
             ctx = {"diagnostics": []}
@@ -223,6 +226,17 @@ def case_code_actions_listed_filtered_resolved():
         bad = dict(stale, data={"uri": URI, "version": 9, "action": 42, "line": 0})
         r = s.call("codeAction/resolve", bad)
         assert r.get("error", {}).get("code") == -32602, r
+
+
+def case_syntax_errors_filtered_in_real_languages():
+    """In Python the same nonsense breaks the parse: answered empty, with the reason."""
+    with Server("--model", MODEL, "--draft", "none") as s:
+        s.initialize({"capabilities": INLINE_CAPS})
+        open_doc(s, language="python")
+        for line, ch in PLACES[:6]:
+            inline(s, line, ch)
+        st = s.stats()["completions"]
+        assert st["empty_reasons"].get("filtered: introduces a syntax error", 0) >= 1, st
 
 
 def case_loop_answers_while_decoding():
