@@ -98,6 +98,34 @@ char *srv_copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len)
     return p;
 }
 
+/* Repository context: the other open documents (the most recently opened
+ * last, where the prompt builder puts the most relevant), each cut to its
+ * first CONTEXT_FILE_BYTES; the prompt builder then fits them to its token
+ * budget. */
+#define CONTEXT_FILES 3
+#define CONTEXT_FILE_BYTES 8192
+static void add_context_files(srv_lsp *s, const open_doc *self, srv_job_req *req)
+{
+    size_t n = 0;
+    for (size_t i = s->n_docs; i-- > 0 && n < CONTEXT_FILES;)
+        if (&s->docs[i] != self) n++;
+    if (!n || !(req->files = calloc(n, sizeof *req->files))) return;
+    size_t k = n;
+    for (size_t i = s->n_docs; i-- > 0 && k > 0;) {
+        const open_doc *d = &s->docs[i];
+        if (d == self) continue;
+        size_t len, end = srv_doc_len(d->doc) < CONTEXT_FILE_BYTES ? srv_doc_len(d->doc) : CONTEXT_FILE_BYTES;
+        char *text = srv_copy_range(d->doc, 0, end, &len);
+        char *path = strdup(strncmp(d->uri, "file://", 7) ? d->uri : d->uri + 7);
+        if (!text || !path) { free(text); free(path); break; }
+        req->files[--k] = (eng_fim_file){ path, text, len };
+        req->n_files++;
+    }
+    if (k) {   /* out of memory part-way: keep what was copied, in order */
+        memmove(req->files, req->files + k, req->n_files * sizeof *req->files);
+    }
+}
+
 /* The path part of a file:// URI, for the prompt's file header. */
 static char *uri_path(const char *uri)
 {
@@ -153,6 +181,7 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     req->prefix = srv_copy_range(d->doc, 0, off, &req->prefix_len);
     req->suffix = srv_copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
     req->path = uri_path(uri);
+    add_context_files(s, d, req);
     if (!req->uri || !req->prefix || !req->suffix || !req->path) {
         free(cr);
         req->user = NULL;

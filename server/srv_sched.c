@@ -109,6 +109,11 @@ void srv_job_req_free(srv_job_req *r)
     free(r->prefix);
     free(r->suffix);
     free(r->path);
+    for (size_t i = 0; i < r->n_files; i++) {
+        free((char *)r->files[i].path);
+        free((char *)r->files[i].text);
+    }
+    free(r->files);
     gram_context_free(r->gram);
     free(r);
 }
@@ -204,6 +209,8 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     r.suffix = req->suffix;
     r.suffix_len = req->suffix_len;
     r.path = req->path;
+    r.files = req->files;
+    r.n_files = req->n_files;
     r.max_tokens = req->max_tokens;
     r.max_lines = req->max_lines;
     r.temperature = req->temperature;

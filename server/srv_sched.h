@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "complete.h"
 #include "gram.h"
 #include "srv_config.h"
 
@@ -43,6 +44,9 @@ typedef struct srv_job_req {
     char *prefix, *suffix;      /* owned copies of the text around the cursor */
     size_t prefix_len, suffix_len;
     char *path;                 /* file path for the prompt (owned, may be NULL) */
+    eng_fim_file *files;        /* other open files as repo context (owned, with their
+                                   path and text) */
+    size_t n_files;
     int max_tokens, max_lines;
     float temperature;
     uint64_t seed;

@@ -239,6 +239,19 @@ def case_syntax_errors_filtered_in_real_languages():
         assert st["empty_reasons"].get("filtered: introduces a syntax error", 0) >= 1, st
 
 
+def case_other_open_files_are_prompt_context():
+    with Server("--model", MODEL, "--draft", "none") as s:
+        s.initialize({"capabilities": INLINE_CAPS})
+        open_doc(s)
+        inline(s, 4, 4)
+        alone = s.stats()["completions"]["prompt_tokens"]
+        s.notify("textDocument/didOpen", {"textDocument": {"uri": "file:///work/util.txt", "languageId": "plaintext",
+                                                            "version": 1, "text": "def helper(z):\n    return z\n" * 5}})
+        inline(s, 4, 4)
+        with_ctx = s.stats()["completions"]["prompt_tokens"] - alone
+        assert with_ctx > alone + 20, (alone, with_ctx)
+
+
 def case_loop_answers_while_decoding():
     """sparkd/stats round trips stay short while a long completion decodes."""
     with Server("--model", MODEL, "--draft", "none", "-n", "400") as s:
