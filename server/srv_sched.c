@@ -249,9 +249,9 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         }
         res->text = malloc(n + 1);
         if (res->text) { memcpy(res->text, t, n); res->text[n] = 0; res->len = n; }
-        free(tr.text);
         int blank = 1;
         for (size_t i = 0; i < n; i++) blank &= t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r';
+        free(tr.text);      /* t may point into it: used up to here */
         res->empty = blank;
         res->reason = !blank ? "" : tr.reason == GRAM_TRIM_SYNTAX_ERROR ? "filtered: introduces a syntax error"
                     : tr.reason == GRAM_TRIM_SUFFIX_LINE || tr.reason == GRAM_TRIM_SUFFIX_LINES
