@@ -16,8 +16,6 @@
 #include "bench.h"
 #include "gram.h"
 
-int bench_grammars(int argc, char **argv);
-
 static const char USAGE[] =
     "usage: sparkd bench grammars [--out DIR] [--lang ID|all] [--lines N] [--iters N]\n"
     "                             [--file PATH]\n"
@@ -256,6 +254,7 @@ static void report(json_t *rows, const char *name, const char *source, const res
         "trim_reason", r->trim_reason, "parse_checked", r->parse_checked,
         "reparse_within_budget", r->reparse_ms <= BUDGET_MS,
         "postprocess_within_budget", post <= BUDGET_MS));
+    fflush(stdout);
 }
 
 int bench_grammars(int argc, char **argv)

@@ -105,9 +105,11 @@ int gram_doc_edit(gram_doc *d, size_t start, size_t old_end, const char *text, s
 
 /* Brings the tree up to date: an incremental reparse from the edited old tree
  * when there is one. Returns 1 if the document has a tree, 0 if it has none
- * (plain text, no grammar, too large). Unbounded: with Debian's tree-sitter
- * 0.20 some grammars (C above all) reparse everything after the edit, tens of
- * ms in a 5k-line file; keep it off the keystroke path (gram_doc_parse_for). */
+ * (plain text, no grammar, too large, or the parse was abandoned: no parse
+ * runs past 1 s + 10 us a byte, because tree-sitter 0.20 never finishes some
+ * inputs; the next edit tries again). Not for the keystroke path: with
+ * Debian's tree-sitter 0.20 some grammars (C above all) reparse everything
+ * after the edit, tens of ms in a 5k-line file (gram_doc_parse_for). */
 int gram_doc_parse(gram_doc *d);
 /* The same within budget_us microseconds: 1 if the tree is now current; 0 if
  * the budget ran out (the parse resumes on the next call, or restarts after
@@ -133,6 +135,8 @@ typedef struct {
     uint64_t edits;
     uint64_t timeouts;              /* bounded parses that ran out of budget */
     uint64_t local_parses;          /* contexts served by a parse of the code around the cursor */
+    uint64_t abandoned;             /* parses given up (1 s + 10 us a byte): no tree until
+                                       the next edit */
     double last_parse_ms;           /* the last completed parse, all its slices */
 } gram_doc_stats;
 gram_doc_stats gram_doc_get_stats(const gram_doc *d);
@@ -208,8 +212,10 @@ typedef struct {
 
 /* The context at byte offset of d. Its tree: the document's, when a reparse
  * within GRAM_CONTEXT_PARSE_US brings it up to date; else a fresh parse of
- * the top-level code around the cursor (local_tree; typically well under a
- * millisecond, whatever the file's size). NULL on out of memory. The context
+ * the code around the cursor (local_tree; typically well under a
+ * millisecond, whatever the file's size). A document never parsed gets its
+ * full parse here, once (tens of ms at 5k lines: parse it when idle after
+ * didOpen to keep that off a keystroke). NULL on out of memory. The context
  * is a snapshot (see the file comment). */
 gram_ctx *gram_context_new(gram_doc *d, size_t offset);
 /* The same for a text given as the two halves around the cursor (parsed from

@@ -1,8 +1,9 @@
 /* gram_doc.c — a document's text and its parse tree, kept up to date
  * incrementally: every edit is applied to the old tree with ts_tree_edit at
- * once, and the next query reparses with that tree (ts_parser_parse reuses
- * every subtree the edits did not touch). Several edits between two queries
- * (one didChange with many changes) cost one reparse.
+ * once, and the next parse reuses that tree (ts_parser_parse keeps every
+ * subtree the edits did not touch). Several edits between two parses (one
+ * didChange with many changes) cost one reparse. Parses can run in slices
+ * (gram_doc_parse_for) and none runs past its limit (gram_parse_limit_us).
  *
  * Owns: the text (one contiguous buffer: tree-sitter reads it in place), the
  * parser and the tree.
@@ -137,6 +138,7 @@ int gram_doc_edit(gram_doc *d, size_t start, size_t old_end, const char *text, s
             d->pt[i] = sp;
         }
     }
+    d->abandoned = 0;
     if (d->parsing) {       /* a bounded parse was under way on the old text */
         ts_parser_reset(d->parser);
         d->parsing = 0;
@@ -169,12 +171,24 @@ static int parse(gram_doc *d, uint64_t budget_us)
         return 0;
     }
     if (!d->dirty && d->tree) return 1;
+    if (d->abandoned) return 0;         /* this text is hopeless; the next edit retries */
     double t0 = now_ms();
     TSTree *old = d->tree;
     if (!d->parsing) d->slice_ms = 0;
-    ts_parser_set_timeout_micros(d->parser, budget_us);
+    uint64_t limit_us = d->limit_us ? d->limit_us : gram_parse_limit_us(d->len);
+    uint64_t spent_us = (uint64_t)(d->slice_ms * 1000);
+    uint64_t left = limit_us > spent_us ? limit_us - spent_us : 1;
+    int last_slice = !budget_us || budget_us >= left;      /* this slice ends at the limit */
+    ts_parser_set_timeout_micros(d->parser, last_slice ? left : budget_us);
     TSTree *t = ts_parser_parse_string(d->parser, old, d->text, (uint32_t)d->len);
     d->slice_ms += now_ms() - t0;
+    if (!t && last_slice) {     /* give up on this text */
+        ts_parser_reset(d->parser);
+        d->parsing = 0;
+        d->abandoned = 1;
+        d->stats.abandoned++;
+        return 0;
+    }
     if (!t) {                   /* out of budget: resumes next time */
         d->parsing = 1;
         d->stats.timeouts++;

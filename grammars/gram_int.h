@@ -150,6 +150,15 @@ void gram_detect_indent(const char *text, size_t len, size_t at, int *uses_tabs,
 
 /* --------------------------------------------------------------- internals */
 
+/* No parse of a document may run longer than this (microseconds, for len
+ * bytes of text): tree-sitter 0.20 with some grammars never finishes on some
+ * inputs (tsx on "(I" + 14 line breaks + "]", found by fuzz_gram), and a
+ * daemon must not hang on what a user types. Generous (parsing runs at
+ * megabytes a second, this allows ~100 KB/s): it only catches the hangs. */
+static inline uint64_t gram_parse_limit_us(size_t len) { return 1000000 + 10 * (uint64_t)len; }
+#define GRAM_LOCAL_PARSE_US 100000  /* a context's local parse */
+#define GRAM_CHECK_PARSE_US 100000  /* one parse check of gram_trim */
+
 #define GRAM_STACK_MAX 128
 #define GRAM_POINT_CACHE 4
 /* Ancestor walks stop after this many levels: ts_node_parent costs O(depth)
@@ -166,17 +175,20 @@ struct gram_doc {
     int parsing;                /* a bounded parse ran out of budget; the parser holds it */
     double slice_ms;            /* time spent so far on the parse under way */
     int slow;                   /* a bounded reparse for a context ran out of budget */
+    int abandoned;              /* a parse of this text ran past its limit */
+    uint64_t limit_us;          /* that limit; 0: gram_parse_limit_us (tests set it) */
     size_t pt_off[GRAM_POINT_CACHE];    /* point cache: offset pt_off[i] is at pt[i] */
     gram_point pt[GRAM_POINT_CACHE];
     unsigned pt_next;           /* the slot the next new point replaces */
     gram_doc_stats stats;
 };
 
-/* A context's tree: the document's (copied) when a reparse within budget_us
- * brings it up to date, else a fresh parse of just the code around off
- * (*local = 1): tree-sitter's included ranges, so positions stay the
- * document's; *ranges (malloc'd, *n_ranges) says what it covers. NULL
- * without a grammar. (gram_local.c) */
+/* A context's tree: the document's (copied) when it is current, or was never
+ * parsed (then parsed whole, once), or a reparse within budget_us brings it
+ * up to date; else a fresh parse of just the code around off (*local = 1):
+ * tree-sitter's included ranges, so positions stay the document's; *ranges
+ * (malloc'd, *n_ranges) says what it covers. NULL without a grammar, or if
+ * even the local parse ran past GRAM_LOCAL_PARSE_US. (gram_local.c) */
 #define GRAM_LOCAL_TARGET ((size_t)16 << 10)    /* a node this small is parsed whole */
 #define GRAM_LOCAL_SMALL 256                    /* an ancestor's small parts come along */
 #define GRAM_LOCAL_RANGES 48
@@ -212,8 +224,5 @@ bool gram_tree_error_in(TSNode root, size_t start, size_t end);
 /* The name of definition node n under rule r, as [*start, *end) of text
  * (qualified names reduced to their last part). 0 if it has none. */
 int gram_def_name(const gram_rule *r, TSNode n, const char *text, size_t *start, size_t *end);
-/* Innermost scope (definition rule, not NOT_SCOPE) at or above n; null node if none. */
-TSNode gram_scope_of(const gram_lang *lang, const gram_classes *c, TSNode n, const char *text,
-                     const gram_rule **rule);
 
 #endif

@@ -455,21 +455,6 @@ int gram_def_name(const gram_rule *r, TSNode n, const char *text, size_t *start,
     return 1;
 }
 
-TSNode gram_scope_of(const gram_lang *lang, const gram_classes *c, TSNode n, const char *text,
-                     const gram_rule **rule)
-{
-    for (int up = 0; up < GRAM_UP_MAX && !ts_node_is_null(n); up++, n = ts_node_parent(n)) {
-        const gram_rule *r = gram_node_rule(lang, c, n, text);
-        if (r && !(r->flags & GRAM_RULE_NOT_SCOPE)) {
-            if (rule) *rule = r;
-            return n;
-        }
-    }
-    if (rule) *rule = NULL;
-    static const TSNode NONE;
-    return NONE;
-}
-
 bool gram_tree_error_in(TSNode root, size_t start, size_t end)
 {
     if (!ts_node_has_error(root)) return false;

@@ -3,9 +3,11 @@
  * grammars (C above all: its declarators are ambiguous, and nodes built while
  * the parser forks are never reused) reparse everything after the edit. When
  * the reparse does not fit its budget, the context parses only the code
- * around the cursor: the innermost node holding it that is small enough,
- * plus, from each of its ancestors, the tokens and small parts that frame it
- * ("class Foo {", "}"), each taken as whole lines. tree-sitter's included
+ * around the cursor: the innermost node holding it that is small enough
+ * (with a neighbour when it is only a comment or a blank line), plus, from
+ * each of its ancestors, the tokens and small parts that frame it ("class
+ * Foo {", "}"), each taken as whole lines. The region comes from the old
+ * tree, kept in step with the text by ts_tree_edit. tree-sitter's included
  * ranges keep every position the document's, so nothing downstream knows.
  */
 #include <stdlib.h>
@@ -101,8 +103,10 @@ static void collect(ranges *r, TSNode n, size_t off, int depth)
     int in_node = !ts_node_is_null(first), pair = in_node && !ts_node_eq(first, last);
     TSNode k = in_node ? first : before;
     int whole = pair || ts_node_is_null(k) || fits(r, k, depth);
+    /* a comment or a blank line alone would leave its block looking empty */
+    int lonely = !in_node || (gram_node_cls(r->cls, first) & GRAM_CLS_COMMENT);
     for (int i = 0; i < nf; i++) add(r, fs[i], fe[i]);
-    if (whole && frame && in_node) neighbour(r, code_before);
+    if (whole && frame && lonely && in_node) neighbour(r, code_before);
     if (pair)
         add(r, ts_node_start_byte(first), ts_node_end_byte(last));
     else if (!ts_node_is_null(k) && whole)
@@ -110,7 +114,7 @@ static void collect(ranges *r, TSNode n, size_t off, int depth)
     else if (!ts_node_is_null(k))
         collect(r, k, off < ts_node_end_byte(k) ? off : ts_node_end_byte(k), depth + 1);
     if (!in_node) add(r, off, off);             /* the cursor's own (blank) line */
-    if (whole && frame) neighbour(r, after);
+    if (whole && frame && lonely) neighbour(r, after);
     for (; frame && more; more = ts_tree_cursor_goto_next_sibling(&cur)) {
         TSNode ch = ts_tree_cursor_current_node(&cur);
         if (framing(r, &cur, ch)) add_node(r, ch);
@@ -126,6 +130,9 @@ TSTree *gram_doc_tree_for(gram_doc *d, size_t off, uint64_t budget_us, TSRange *
     *n_out = 0;
     if (!d->parser || d->len > GRAM_DOC_PARSE_MAX || d->len > UINT32_MAX / 2) return NULL;
     if (gram_doc_current(d)) return ts_tree_copy(d->tree);
+    /* never parsed: a local parse needs the old tree's structure, so the
+     * first context of a document pays for its full parse, once */
+    if (!d->tree && gram_doc_parse(d)) return ts_tree_copy(d->tree);
     if (!d->slow) {
         if (gram_doc_parse_for(d, budget_us)) return ts_tree_copy(d->tree);
         d->slow = 1;        /* until a parse completes, go straight to a local one */
@@ -133,7 +140,7 @@ TSTree *gram_doc_tree_for(gram_doc *d, size_t off, uint64_t budget_us, TSRange *
     ranges r = { .text = d->text, .len = d->len, .lang = d->lang, .cls = gram_lang_classes(d->lang) };
     if (d->tree) {
         collect(&r, ts_tree_root_node(d->tree), off, 0);    /* the edited old tree */
-    } else {                /* never parsed yet: lines around the cursor */
+    } else {                /* its first parse was abandoned: lines around the cursor */
         add(&r, off > GRAM_LOCAL_WINDOW ? off - GRAM_LOCAL_WINDOW : 0,
             d->len - off > GRAM_LOCAL_WINDOW ? off + GRAM_LOCAL_WINDOW : d->len);
     }
@@ -146,8 +153,10 @@ TSTree *gram_doc_tree_for(gram_doc *d, size_t off, uint64_t budget_us, TSRange *
     TSParser *p = ts_parser_new();
     TSTree *t = NULL;
     if (p && ts_parser_set_language(p, gram_lang_ts(d->lang)) &&
-        ts_parser_set_included_ranges(p, tr, (uint32_t)r.n))
+        ts_parser_set_included_ranges(p, tr, (uint32_t)r.n)) {
+        ts_parser_set_timeout_micros(p, GRAM_LOCAL_PARSE_US);   /* NULL then: plain text */
         t = ts_parser_parse_string(p, NULL, d->text, (uint32_t)d->len);
+    }
     if (p) ts_parser_delete(p);
     if (!t) { free(tr); return NULL; }
     *local = 1;

@@ -403,7 +403,7 @@ static size_t parse_check(const gram_ctx *ctx, const char *prefix, size_t plen, 
     TSParser *parser = ts_parser_new();
     if (!parser) return n;
     if (!ts_parser_set_language(parser, st->language)) { ts_parser_delete(parser); return n; }
-    ts_parser_set_timeout_micros(parser, 200000);
+    ts_parser_set_timeout_micros(parser, GRAM_CHECK_PARSE_US);
     *checked = 1;
     size_t cand[3] = { n, 0, 0 };
     int nc = 1;
