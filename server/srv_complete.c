@@ -192,8 +192,10 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     int mid_line = 0;
     for (size_t i = 0; i < req->suffix_len && req->suffix[i] != '\n'; i++)
         if (req->suffix[i] != ' ' && req->suffix[i] != '\t' && req->suffix[i] != '\r') { mid_line = 1; break; }
-    req->max_tokens = s->cfg->n_predict;
-    req->max_lines = invoked ? 8 : mid_line ? 1 : 4;
+    /* Automatic triggers (typing) want an answer within a keystroke: short,
+     * one line unless the syntax opens a block; invoked ones may be longer. */
+    req->max_tokens = invoked || s->cfg->n_predict < 32 ? s->cfg->n_predict : 32;
+    req->max_lines = invoked ? 8 : mid_line ? 1 : 3;
     if (d->gram && (req->gram = gram_context_new(d->gram, off)) && !req->gram->multiline)
         req->max_lines = 1;         /* the syntax says: finish this line only */
     req->temperature = (float)s->cfg->temp;
