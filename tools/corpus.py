@@ -97,6 +97,8 @@ class Packages:
         if lic is None and os.path.exists(cp):
             with open(cp, errors="replace") as f:
                 stanzas = f.read().split("\n\n")
+            if not stanzas[0].startswith("Format:"):   # not machine-readable (DEP-5)
+                stanzas = []
             for st in stanzas:
                 if re.search(r"(?m)^Files:\s*\*\s*$", st):
                     m = re.search(r"(?m)^License:\s*(\S.*)$", st)
@@ -106,6 +108,8 @@ class Packages:
             if lic is None:
                 m = re.search(r"(?m)^License:\s*(\S.*)$", "\n\n".join(stanzas))
                 lic = m.group(1).strip() if m else f"see {cp}"
+        elif lic is None:
+            lic = "unknown (no copyright file)"
         self.lic[pkg] = lic or "unknown"
         return self.lic[pkg]
 
@@ -200,7 +204,9 @@ def gather(pk, out):
             with tarfile.open(tgz) as t:
                 t.extractall(dst, members=[m for m in t.getmembers()
                                            if m.isfile() and ".." not in m.name])
-        pj = os.path.join(dst, "package", "package.json")
+        tops = sorted(os.listdir(dst))          # "package/", or e.g. "node/" for @types
+        top = os.path.join(dst, "package" if "package" in tops else tops[0])
+        pj = os.path.join(top, "package.json")
         try:
             meta = json.load(open(pj))
         except (OSError, ValueError):
@@ -212,7 +218,7 @@ def gather(pk, out):
         for p in walk(dst, {".js", ".mjs", ".cjs", ".ts", ".mts", ".cts"},
                       skip_dirs=("node_modules", "dist", "umd", "bundles", "__tests__")):
             lang = EXT_LANG[os.path.splitext(p)[1]]
-            yield "npm/" + name + "/" + os.path.relpath(p, os.path.join(dst, "package")), \
+            yield "npm/" + name + "/" + os.path.relpath(p, top), \
                 p, lang, "npm:" + name, ver, lic
 
 
