@@ -13,6 +13,7 @@
 #include "complete.h"
 #include "lsp_pos.h"
 #include "srv_sched.h"
+#include "gram.h"
 
 static const char MODEL_USAGE[] =
     "usage: sparkd model info [PATH] [--verbose]\n"
@@ -392,6 +393,11 @@ int cmd_complete(int argc, char **argv)
     if (st < 0) { fprintf(stderr, "sparkd complete: %s\n", eng_job_error(j)); goto out; }
     size_t n;
     const char *out = eng_job_text(j, &n);
+    /* the same syntax-aware trimming as the language server */
+    gram_ctx *gc = gram_context_from_text(gram_lang_find(NULL, pos[0]), text, off, text + off, len - off);
+    gram_trim_result tr = { NULL, 0, GRAM_TRIM_KEPT, 0, 0 };
+    if (gc && n) gram_trim(gc, text, off, text + off, len - off, out, n, &tr);
+    if (tr.text) { out = tr.text; n = tr.len; }
     fwrite(out, 1, n, stdout);
     if (n && out[n - 1] != '\n') fputc('\n', stdout);
     const eng_job_stats *js = eng_job_get_stats(j);
@@ -400,6 +406,9 @@ int cmd_complete(int argc, char **argv)
             js->generated_tokens, js->decode_ms, (unsigned long long)js->steps,
             (unsigned long long)js->accepted, (unsigned long long)js->drafted,
             eng_stop_name(eng_job_stop_reason(j)));
+    if (tr.reason != GRAM_TRIM_KEPT) fprintf(stderr, "trimmed: %s\n", gram_trim_reason_name(tr.reason));
+    free(tr.text);
+    gram_context_free(gc);
     rc = 0;
 out:
     eng_job_free(j);
