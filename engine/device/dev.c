@@ -231,3 +231,27 @@ double dev_probe_bandwidth(dev_device *d, size_t bytes)
 {
     return d->impl->probe_bandwidth(d, bytes);
 }
+
+int dev_parse_opts(const char *name, const char *opts, const char *example, dev_opt_fn fn, void *ud,
+                   char *err, size_t errlen)
+{
+    for (const char *p = opts; *p;) {
+        size_t len = strcspn(p, ",");
+        char opt[96];
+        if (len >= sizeof opt) {
+            snprintf(err, errlen, "%s: option too long: '%.*s...'", name, 32, p);
+            return -1;
+        }
+        memcpy(opt, p, len);
+        opt[len] = 0;
+        p += len + (p[len] == ',');
+        char *val = strchr(opt, '=');
+        if (!val) {
+            snprintf(err, errlen, "%s: option '%s' needs a value (e.g. %s)", name, opt, example);
+            return -1;
+        }
+        *val++ = 0;
+        if (fn(ud, opt, val, err, errlen)) return -1;
+    }
+    return 0;
+}

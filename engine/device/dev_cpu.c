@@ -63,50 +63,44 @@ static int online_cpus(void)
     return n > 0 ? (int)(n > MAX_THREADS ? MAX_THREADS : n) : 1;
 }
 
+typedef struct { int *threads; const kern_ops **k; } cpu_opts;
+
+/* One "threads=N" or "simd=NAME" option. */
+static int cpu_opt(void *ud, const char *opt, const char *val, char *err, size_t errlen)
+{
+    cpu_opts *o = ud;
+    int *threads = o->threads;
+    const kern_ops **k = o->k;
+    if (!strcmp(opt, "threads")) {
+        char *end;
+        errno = 0;
+        long n = strtol(val, &end, 10);
+        if (!*val || *end || errno || n < 0 || n > MAX_THREADS) {
+            snprintf(err, errlen, "cpu: threads=%s: expected a number 0..%d (0 = all cores)",
+                     val, MAX_THREADS);
+            return -1;
+        }
+        *threads = (int)n;
+    } else if (!strcmp(opt, "simd")) {
+        if (!(*k = kern_by_name(val))) {
+            snprintf(err, errlen, "cpu: simd=%s: not available here (choose auto, scalar%s)",
+                     val, kern_avx2() ? ", avx2" : "");
+            return -1;
+        }
+    } else {
+        snprintf(err, errlen, "cpu: unknown option '%s' (known: threads, simd)", opt);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses "threads=N,simd=NAME" into *threads / *k. */
 static int parse_opts(const char *opts, int *threads, const kern_ops **k, char *err, size_t errlen)
 {
     *threads = 0;
     *k = kern_select();
-    const char *p = opts;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        char opt[64];
-        if (len >= sizeof opt) {
-            snprintf(err, errlen, "cpu: option too long: '%.*s...'", 32, p);
-            return -1;
-        }
-        memcpy(opt, p, len);
-        opt[len] = 0;
-        p += len + (p[len] == ',');
-        char *val = strchr(opt, '=');
-        if (!val) {
-            snprintf(err, errlen, "cpu: option '%s' needs a value (threads=N, simd=NAME)", opt);
-            return -1;
-        }
-        *val++ = 0;
-        if (!strcmp(opt, "threads")) {
-            char *end;
-            errno = 0;
-            long n = strtol(val, &end, 10);
-            if (!*val || *end || errno || n < 0 || n > MAX_THREADS) {
-                snprintf(err, errlen, "cpu: threads=%s: expected a number 0..%d (0 = all cores)",
-                         val, MAX_THREADS);
-                return -1;
-            }
-            *threads = (int)n;
-        } else if (!strcmp(opt, "simd")) {
-            if (!(*k = kern_by_name(val))) {
-                snprintf(err, errlen, "cpu: simd=%s: not available here (choose auto, scalar%s)",
-                         val, kern_avx2() ? ", avx2" : "");
-                return -1;
-            }
-        } else {
-            snprintf(err, errlen, "cpu: unknown option '%s' (known: threads, simd)", opt);
-            return -1;
-        }
-    }
-    return 0;
+    cpu_opts o = { threads, k };
+    return dev_parse_opts("cpu", opts, "threads=2", cpu_opt, &o, err, errlen);
 }
 
 static dev_device *cpu_open(const char *opts, char *err, size_t errlen)

@@ -45,6 +45,14 @@ struct dev_device {
 int dev_fail(dev_device *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Splits a device's "key=value,key=value" options and calls fn for each, in
+ * order. name is the device (for messages), example a valid option shown
+ * when a value is missing. Returns 0, or -1 with err set (fn sets it when it
+ * refuses an option). */
+typedef int (*dev_opt_fn)(void *ud, const char *key, const char *val, char *err, size_t errlen);
+int dev_parse_opts(const char *name, const char *opts, const char *example, dev_opt_fn fn, void *ud,
+                   char *err, size_t errlen);
+
 extern const dev_impl dev_cpu_impl;
 extern const dev_impl dev_wse_impl;
 

@@ -93,6 +93,14 @@ static int apply_opt(wse_config *c, const char *key, const char *val, char *host
     return 0;
 }
 
+typedef struct { wse_config *c; char *host; size_t hostlen; uint64_t *fault; } wse_opts;
+
+static int wse_opt(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    wse_opts *o = ud;
+    return apply_opt(o->c, key, val, o->host, o->hostlen, o->fault, err, errlen);
+}
+
 /* Parses "k=v,k=v" into c and the host device's spec ("cpu:..."). */
 static int parse_opts(const char *opts, wse_config *c, char *host, size_t hostlen, uint64_t *fault,
                       char *err, size_t errlen)
@@ -111,24 +119,8 @@ static int parse_opts(const char *opts, wse_config *c, char *host, size_t hostle
     }
     snprintf(host, hostlen, "cpu:");
     *fault = 0;
-    for (const char *p = opts; *p;) {
-        size_t len = strcspn(p, ",");
-        char opt[96];
-        if (len >= sizeof opt) {
-            snprintf(err, errlen, "wse: option too long: '%.*s...'", 32, p);
-            return -1;
-        }
-        memcpy(opt, p, len);
-        opt[len] = 0;
-        p += len + (p[len] == ',');
-        char *val = strchr(opt, '=');
-        if (!val) {
-            snprintf(err, errlen, "wse: option '%s' needs a value (e.g. geometry=948x950)", opt);
-            return -1;
-        }
-        *val++ = 0;
-        if (apply_opt(c, opt, val, host, hostlen, fault, err, errlen)) return -1;
-    }
+    wse_opts o = { c, host, hostlen, fault };
+    if (dev_parse_opts("wse", opts, "geometry=948x950", wse_opt, &o, err, errlen)) return -1;
     if (!strcmp(host, "cpu:")) host[3] = 0;
     return 0;
 }
