@@ -146,42 +146,6 @@ AVX2_INLINE __m256 dot_q8_block(__m256i aw, __m256i w, const int8_t *xq)
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-/* Block b of a Q8_0 row into acc[c] for each token of the tile. */
-AVX2_INLINE void q8_step(const kern_block_q8_0 *wb, int b, const int8_t *const *xq,
-                         const float *const *xd, int C, __m256 *acc)
-{
-    __m256i w = _mm256_loadu_si256((const __m256i *)wb->qs);
-    __m256i aw = _mm256_sign_epi8(w, w);
-    __m256 dw = _mm256_set1_ps(_cvtsh_ss(wb->d));
-    for (int c = 0; c < C; c++) {
-        __m256 s = dot_q8_block(aw, w, xq[c] + b * KERN_QK);
-        acc[c] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
-    }
-}
-
-AVX2_INLINE void tile_q8_0(const kern_mm *a, int r, int t0, int C)
-{
-    const kern_block_q8_0 *w = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
-    int nb = a->n_in / KERN_QK;
-    const int8_t *xq[TILE];
-    const float *xd[TILE];
-    __m256 acc[TILE], acc2[TILE];
-    for (int c = 0; c < C; c++) {
-        xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
-        xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
-        acc[c] = acc2[c] = _mm256_setzero_ps();
-    }
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        q8_step(w + b, b, xq, xd, C, acc);
-        q8_step(w + b + 1, b + 1, xq, xd, C, acc2);
-    }
-    if (b < nb)
-        q8_step(w + b, b, xq, xd, C, acc);
-    for (int c = 0; c < C; c++)
-        a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
-}
-
 /* A Q4_0 block's values (nibble - 8, in -8..7) as 32 signed bytes in
  * element order. */
 AVX2_INLINE __m256i unpack_q4(const uint8_t *qs)
@@ -191,22 +155,34 @@ AVX2_INLINE __m256i unpack_q4(const uint8_t *qs)
     return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
 }
 
-/* Block b of a Q4_0 row into acc[c] for each token of the tile. */
-AVX2_INLINE void q4_step(const kern_block_q4_0 *wb, int b, const int8_t *const *xq,
-                         const float *const *xd, int C, __m256 *acc)
+/* Block b of a quantized row (Q8_0, or Q4_0 when q4) into acc[c] for each
+ * token of the tile. q4 is a constant at every call, so each type gets its
+ * own inlined loop. */
+AVX2_INLINE void quant_step(const void *row, int b, int q4, const int8_t *const *xq,
+                            const float *const *xd, int C, __m256 *acc)
 {
-    __m256i w = unpack_q4(wb->qs);
+    __m256i w;
+    uint16_t d;
+    if (q4) {
+        const kern_block_q4_0 *wb = (const kern_block_q4_0 *)row + b;
+        w = unpack_q4(wb->qs);
+        d = wb->d;
+    } else {
+        const kern_block_q8_0 *wb = (const kern_block_q8_0 *)row + b;
+        w = _mm256_loadu_si256((const __m256i *)wb->qs);
+        d = wb->d;
+    }
     __m256i aw = _mm256_sign_epi8(w, w);
-    __m256 dw = _mm256_set1_ps(_cvtsh_ss(wb->d));
+    __m256 dw = _mm256_set1_ps(_cvtsh_ss(d));
     for (int c = 0; c < C; c++) {
         __m256 s = dot_q8_block(aw, w, xq[c] + b * KERN_QK);
         acc[c] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_broadcast_ss(xd[c] + b)), acc[c]);
     }
 }
 
-AVX2_INLINE void tile_q4_0(const kern_mm *a, int r, int t0, int C)
+AVX2_INLINE void tile_quant(const kern_mm *a, int r, int t0, int C, int q4)
 {
-    const kern_block_q4_0 *w = (const void *)((const char *)a->w + (size_t)r * a->row_bytes);
+    const void *w = (const char *)a->w + (size_t)r * a->row_bytes;
     int nb = a->n_in / KERN_QK;
     const int8_t *xq[TILE];
     const float *xd[TILE];
@@ -218,11 +194,11 @@ AVX2_INLINE void tile_q4_0(const kern_mm *a, int r, int t0, int C)
     }
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        q4_step(w + b, b, xq, xd, C, acc);
-        q4_step(w + b + 1, b + 1, xq, xd, C, acc2);
+        quant_step(w, b, q4, xq, xd, C, acc);
+        quant_step(w, b + 1, q4, xq, xd, C, acc2);
     }
     if (b < nb)
-        q4_step(w + b, b, xq, xd, C, acc);
+        quant_step(w, b, q4, xq, xd, C, acc);
     for (int c = 0; c < C; c++)
         a->y[(size_t)(t0 + c) * a->n_out + r] = hsum(_mm256_add_ps(acc[c], acc2[c]));
 }
@@ -230,9 +206,9 @@ AVX2_INLINE void tile_q4_0(const kern_mm *a, int r, int t0, int C)
 AVX2_INLINE void tile(const kern_mm *a, int r, int t0, int C, int wt)
 {
     if (wt == W_Q8_0)
-        tile_q8_0(a, r, t0, C);
+        tile_quant(a, r, t0, C, 0);
     else if (wt == W_Q4_0)
-        tile_q4_0(a, r, t0, C);
+        tile_quant(a, r, t0, C, 1);
     else
         tile_float(a, r, t0, C, wt);
 }
