@@ -130,12 +130,9 @@ void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st)
 static int restore_from_store(eng_engine *e, eng_ctx *c, const int32_t *tokens, int n, int keep)
 {
     if (!e->store.restore || keep >= STORE_BLOCK || n - 1 - keep < STORE_BLOCK) return keep;
-    int r = e->store.restore(e->store.ud, c, tokens, n);
-    if (r <= keep) {   /* the store truncated c: recompute what was held */
-        eng_ctx_truncate(c, r);
-        return r;
-    }
-    return r;
+    /* c now holds exactly the r restored positions (fewer than keep on a
+     * miss: the rest is recomputed by the prefill) */
+    return e->store.restore(e->store.ud, c, tokens, n);
 }
 int eng_engine_has_draft(const eng_engine *e) { return e->draft != NULL; }
 

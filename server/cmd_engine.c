@@ -45,13 +45,13 @@ static const char GENERATE_USAGE[] =
     "  --seed S         sampling seed (default 42)\n"
     "  --special        match control tokens (e.g. FIM markers) in the prompt\n";
 
-/* Reads all of stdin into a malloc'd buffer. */
-static char *slurp_stdin(size_t *len)
+/* Reads all of f into a malloc'd buffer; NULL on out of memory. */
+static char *slurp(FILE *f, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
     while (b) {
-        size_t r = fread(b + n, 1, cap - n, stdin);
+        size_t r = fread(b + n, 1, cap - n, f);
         n += r;
         if (r == 0) break;
         if (n == cap) { char *nb = realloc(b, cap *= 2); if (!nb) { free(b); return NULL; } b = nb; }
@@ -146,7 +146,7 @@ int cmd_tokenize(int argc, char **argv)
     size_t len = 0;
     char *owned = NULL;
     if (prompt) len = strlen(prompt);
-    else if (!(owned = slurp_stdin(&len))) { fprintf(stderr, "sparkd: out of memory reading stdin\n"); return 1; }
+    else if (!(owned = slurp(stdin, &len))) { fprintf(stderr, "sparkd: out of memory reading stdin\n"); return 1; }
     const char *text = prompt ? prompt : owned;
     int64_t need = eng_tok_encode(t, text, len, special != NULL, NULL, 0);
     int32_t *ids = need > 0 ? malloc((size_t)need * sizeof *ids) : NULL;
@@ -214,7 +214,7 @@ int cmd_generate(int argc, char **argv)
     size_t len = 0;
     char *owned = NULL;
     if (prompt) len = strlen(prompt);
-    else if (!(owned = slurp_stdin(&len))) { fprintf(stderr, "sparkd: out of memory reading stdin\n"); return 1; }
+    else if (!(owned = slurp(stdin, &len))) { fprintf(stderr, "sparkd: out of memory reading stdin\n"); return 1; }
     const char *text = prompt ? prompt : owned;
 
     int rc = 1;
@@ -307,16 +307,8 @@ static char *slurp_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) { char *nb = realloc(b, cap *= 2); if (!nb) { free(b); b = NULL; } else b = nb; }
-    }
+    char *b = slurp(f, len);
     fclose(f);
-    if (b) *len = n;
     return b;
 }
 

@@ -153,7 +153,7 @@ static int build(srv_lsp *s, open_doc *d, int act, uint32_t line, srv_job_req *r
     char *pre = srv_copy_range(d->doc, 0, cut_pre, &plen);
     char *suf = srv_copy_range(d->doc, cut_suf, srv_doc_len(d->doc), &slen);
     size_t hl = strlen(head), tl = strlen(tail);
-    req->prefix = pre ? malloc(plen + (act == ACT_DOCSTRING ? ind : ind) + hl + 1) : NULL;
+    req->prefix = pre ? malloc(plen + ind + hl + 1) : NULL;
     req->suffix = suf ? malloc(slen + tl + 1) : NULL;
     cr->indent = malloc(ind + 1);
     int ok = req->prefix && req->suffix && cr->indent;
@@ -199,7 +199,7 @@ int srv_code_action_resolve(srv_lsp *s, json_t *id, json_t *params, json_t **res
     req->user = cr;
     req->id = json_incref(id);
     req->uri = strndup(json_string_value(u), json_string_length(u));
-    req->path = strdup(req->uri && !strncmp(req->uri, "file://", 7) ? req->uri + 7 : "untitled");
+    req->path = req->uri ? srv_uri_path(req->uri) : NULL;
     req->temperature = (float)s->cfg->temp;
     req->seed = s->cfg->seed;
     req->deadline_ms = 10000;
@@ -224,7 +224,6 @@ static char *edit_text(int act, const char *indent, const char *text, size_t len
     if (!out) return NULL;
     size_t w = 0;
     w += (size_t)sprintf(out + w, "%s%s", indent, act == ACT_DOCSTRING ? "\"\"\"" : "");
-    if (act == ACT_COMMENT) w += (size_t)sprintf(out + w, "%s", "");
     memcpy(out + w, text, len);
     w += len;
     if (act == ACT_DOCSTRING) {

@@ -98,6 +98,11 @@ char *srv_copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len)
     return p;
 }
 
+char *srv_uri_path(const char *uri)
+{
+    return strdup(strncmp(uri, "file://", 7) ? uri : uri + 7);
+}
+
 /* Repository context: the other open documents (the most recently opened
  * last, where the prompt builder puts the most relevant), each cut to its
  * first CONTEXT_FILE_BYTES; the prompt builder then fits them to its token
@@ -116,7 +121,7 @@ static void add_context_files(srv_lsp *s, const open_doc *self, srv_job_req *req
         if (d == self) continue;
         size_t len, end = srv_doc_len(d->doc) < CONTEXT_FILE_BYTES ? srv_doc_len(d->doc) : CONTEXT_FILE_BYTES;
         char *text = srv_copy_range(d->doc, 0, end, &len);
-        char *path = strdup(strncmp(d->uri, "file://", 7) ? d->uri : d->uri + 7);
+        char *path = srv_uri_path(d->uri);
         if (!text || !path) { free(text); free(path); break; }
         req->files[--k] = (eng_fim_file){ path, text, len };
         req->n_files++;
@@ -126,12 +131,6 @@ static void add_context_files(srv_lsp *s, const open_doc *self, srv_job_req *req
     }
 }
 
-/* The path part of a file:// URI, for the prompt's file header. */
-static char *uri_path(const char *uri)
-{
-    const char *p = strncmp(uri, "file://", 7) ? uri : uri + 7;
-    return strdup(p);
-}
 
 static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json_t **result, fail *f)
 {
@@ -180,7 +179,7 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     if (req->uri) { memcpy(req->uri, uri, ulen); req->uri[ulen] = 0; }
     req->prefix = srv_copy_range(d->doc, 0, off, &req->prefix_len);
     req->suffix = srv_copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
-    req->path = uri_path(uri);
+    req->path = srv_uri_path(uri);
     add_context_files(s, d, req);
     if (!req->uri || !req->prefix || !req->suffix || !req->path) {
         free(cr);

@@ -104,6 +104,8 @@ int srv_did_partially_accept(srv_lsp *s, json_t *id, json_t *params, json_t **re
 int srv_code_action(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 int srv_code_action_resolve(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 void srv_action_done(srv_lsp *s, srv_job_req *req, srv_job_res *res);
+/* The path part of a file:// URI (else the URI), malloc'd; NULL on OOM. */
+char *srv_uri_path(const char *uri);
 /* Copies doc[a, b) into a new NUL-terminated buffer (*len set); NULL on OOM. */
 char *srv_copy_range(const srv_doc *doc, size_t a, size_t b, size_t *len);
 /* The scheduler's done callback (loop thread). */
