@@ -369,6 +369,11 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=5)
     ap.add_argument("--eval-min", type=float, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", default=None,
+                    help="start from this checkpoint's weights (same preset); the schedule restarts")
+    ap.add_argument("--teacher", default=None,
+                    help="distil from this checkpoint: loss = (1-a)*CE + a*KL(teacher || student)")
+    ap.add_argument("--distill-alpha", type=float, default=0.7)
     a = ap.parse_args()
     name = a.name or a.preset
     lr = a.lr or {"main": 2e-3, "draft": 4e-3, "tiny": 4e-3}[a.preset]
@@ -380,6 +385,21 @@ def main():
     val_s = prepare(tok, "val", 400_000, a.seed, "fim")
     cfg = Config(vocab=len(tok.tokens), **PRESETS[a.preset])
     model = Model(cfg)
+    done_tokens = 0
+    if a.init:
+        ck = torch.load(a.init, map_location="cpu")
+        if ck["config"] != cfg.to_dict():
+            sys.exit(f"--init {a.init}: config {ck['config']} differs from preset {a.preset}")
+        model.load_state_dict(ck["model"])
+        done_tokens = ck.get("tokens", 0) + ck.get("tokens_before", 0)
+        print(f"{name}: starting from {a.init} ({done_tokens} tokens seen)", file=sys.stderr)
+    teacher = None
+    if a.teacher:
+        teacher, _ = load_model(a.teacher)
+        if teacher.cfg.vocab != cfg.vocab:
+            sys.exit("--teacher: vocabulary size differs")
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     print(f"{name}: {model.n_params() / 1e6:.2f} M params, config {cfg.to_dict()}",
           file=sys.stderr)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -397,6 +417,7 @@ def main():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                     "config": cfg.to_dict(), "step": step, "tokens": tokens,
                     "elapsed_s": elapsed, "args": vars(a), "final": final,
+                    "tokens_before": done_tokens,
                     "command": " ".join(sys.argv)},
                    os.path.join(ckdir, f"{name}.pt"))
 
@@ -422,6 +443,12 @@ def main():
         x, y = batch(train_s, rng, bsz, seq)
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        if teacher is not None:
+            with torch.no_grad():
+                tp = F.log_softmax(teacher(x).reshape(-1, logits.shape[-1]), -1)
+            sp = F.log_softmax(logits.reshape(-1, logits.shape[-1]), -1)
+            kl = F.kl_div(sp, tp, log_target=True, reduction="batchmean")
+            loss = (1 - a.distill_alpha) * loss + a.distill_alpha * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

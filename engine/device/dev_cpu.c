@@ -365,7 +365,8 @@ typedef struct {
     float scale;
 } attn_job;
 
-/* Item i is (head i / batch, token i % batch). */
+/* Item i is (K/V head i / batch, token i % batch): the query heads that
+ * share a K/V head are one kernel call. */
 static void attn_task(void *ctx, int64_t b, int64_t e, int tid)
 {
     (void)tid;
@@ -373,10 +374,10 @@ static void attn_task(void *ctx, int64_t b, int64_t e, int tid)
     int dim = j->n_heads * j->hd, kv_dim = j->n_kv_heads * j->hd;
     int group = j->n_heads / j->n_kv_heads;
     for (int64_t i = b; i < e; i++) {
-        int h = (int)(i / j->batch), t = (int)(i % j->batch);
-        size_t qo = (size_t)t * dim + (size_t)h * j->hd, ko = (size_t)(h / group) * j->hd;
-        j->k->attn_head(j->out + qo, j->q + qo, j->kc + ko, j->vc + ko,
-                        j->pos0 + t + 1, kv_dim, j->hd, j->scale);
+        int g = (int)(i / j->batch), t = (int)(i % j->batch);
+        size_t qo = (size_t)t * dim + (size_t)g * group * j->hd, ko = (size_t)g * j->hd;
+        j->k->attn_heads(j->out + qo, j->q + qo, group, j->kc + ko, j->vc + ko,
+                         j->pos0 + t + 1, kv_dim, j->hd, j->scale);
     }
 }
 
@@ -388,8 +389,8 @@ static int cpu_attention(dev_device *dd, float *out, const float *q, const float
     attn_job j = { .k = d->k, .out = out, .q = q, .kc = k_cache, .vc = v_cache,
                    .n_heads = n_heads, .n_kv_heads = n_kv_heads, .hd = head_dim,
                    .pos0 = pos0, .batch = batch, .scale = 1.0f / sqrtf((float)head_dim) };
-    int64_t items = (int64_t)n_heads * batch;
-    double work = 2.0 * head_dim * (pos0 + (batch + 1) / 2.0);
+    int64_t items = (int64_t)n_kv_heads * batch;
+    double work = 2.0 * head_dim * (n_heads / n_kv_heads) * (pos0 + (batch + 1) / 2.0);
     int64_t grain = grain_for(d, items, work, 1);
     pool_for(d->pool, items, grain < items ? 1 : grain, attn_task, &j);
     return DEV_OK;

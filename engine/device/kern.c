@@ -299,6 +299,13 @@ static void attn_head(float *out, const float *q, const float *k, const float *v
         out[i] = acc[i] / l;
 }
 
+static void attn_heads(float *out, const float *q, int n_q, const float *k, const float *v,
+                       int n_keys, int stride, int hd, float scale)
+{
+    for (int h = 0; h < n_q; h++)
+        attn_head(out + (size_t)h * hd, q + (size_t)h * hd, k, v, n_keys, stride, hd, scale);
+}
+
 static void swiglu(float *out, const float *g, const float *u, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -332,12 +339,12 @@ static uint64_t stream_read(const void *p, size_t bytes)
 }
 
 const kern_ops kern_scalar = {
-    .name = "scalar",
+    .name = "scalar", .isa = KERN_ISA_SCALAR,
     .mm_f32 = mm_f32, .mm_f16 = mm_f16, .mm_bf16 = mm_bf16,
     .mm_q8_0 = mm_q8_0, .mm_q4_0 = mm_q4_0,
     .quantize_act = quantize_act,
     .f16_to_f32 = f16_to_f32, .f32_to_f16 = f32_to_f16, .bf16_to_f32 = bf16_to_f32,
-    .rmsnorm = rmsnorm, .attn_head = attn_head, .swiglu = swiglu, .add = add,
+    .rmsnorm = rmsnorm, .attn_heads = attn_heads, .swiglu = swiglu, .add = add,
     .softmax = softmax, .stream_read = stream_read,
 };
 

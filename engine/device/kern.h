@@ -29,10 +29,13 @@ _Static_assert(sizeof(kern_block_q8_0) == 34, "Q8_0 block is 34 bytes");
 _Static_assert(sizeof(kern_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
 /* Activations quantized for the quantized matmul: per block of 32, int8
- * values q (|q| <= 127) and an F32 scale d = amax/127, so x ~ q*d. */
+ * values q (|q| <= 127) and an F32 scale d = amax/127, so x ~ q*d. The
+ * K-quants (kq.h) with per-sub-block minimums also read s, each block's sum
+ * d * (q[0] + ... + q[31]) (kq_act_sums). */
 typedef struct {
     int8_t *q;      /* (batch, n_in) */
     float *d;       /* (batch, n_in/32) */
+    float *s;       /* (batch, n_in/32), only for kq_type.needs_sums */
 } kern_q8act;
 
 /* One matmul: Y(batch, n_out) = X(batch, n_in) · W(n_out, n_in)^T. */
@@ -42,7 +45,7 @@ typedef struct {
     int n_in, n_out;        /* n_out is also Y's row stride */
     int batch;
     const float *x;         /* X for F32/F16/BF16 weights */
-    kern_q8act xq;          /* X quantized, for Q8_0/Q4_0 weights */
+    kern_q8act xq;          /* X quantized, for Q8_0/Q4_0 and K-quant weights */
     float *y;
 } kern_mm;
 
@@ -52,8 +55,12 @@ typedef struct {
  * order. */
 typedef void (*kern_mm_fn)(const kern_mm *a, int r0, int r1);
 
+/* Instruction sets, the index of a kernel in per-type tables (kq_type.mm). */
+enum { KERN_ISA_SCALAR, KERN_ISA_AVX2, KERN_ISA_COUNT };
+
 typedef struct {
     const char *name;       /* "scalar", "avx2" */
+    int isa;                /* KERN_ISA_* */
 
     kern_mm_fn mm_f32, mm_f16, mm_bf16, mm_q8_0, mm_q4_0;
     /* One row of n (a multiple of 32) activations to int8 blocks: q(n) and
@@ -66,11 +73,13 @@ typedef struct {
 
     /* out(n) = x / sqrt(mean(x^2) + eps) * w (w may be NULL); out may be x. */
     void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps);
-    /* One query head against n_keys keys/values whose rows are `stride`
-     * floats apart: out(hd) = softmax(q·k_j * scale) · v_j. Online softmax,
-     * no scratch; hd <= KERN_MAX_HEAD_DIM. */
-    void (*attn_head)(float *out, const float *q, const float *k, const float *v,
-                      int n_keys, int stride, int hd, float scale);
+    /* n_q query heads (hd floats apart in q and out) against the same
+     * n_keys keys/values, whose rows are `stride` floats apart:
+     * out_h(hd) = softmax(q_h·k_j * scale) · v_j. Online softmax over
+     * chunks of keys, no scratch; hd <= KERN_MAX_HEAD_DIM. A head's result
+     * does not depend on n_q or on the other heads. */
+    void (*attn_heads)(float *out, const float *q, int n_q, const float *k, const float *v,
+                       int n_keys, int stride, int hd, float scale);
     void (*swiglu)(float *out, const float *g, const float *u, int64_t n);
     void (*add)(float *y, const float *x, int64_t n);
     void (*softmax)(float *x, int n);

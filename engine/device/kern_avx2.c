@@ -398,16 +398,46 @@ AVX2_INLINE float dot(const float *a, const float *b, int n)
     return s;
 }
 
-/* acc(n) = acc * c + sum_j p[j] * v_j for nj rows v_j `stride` apart. */
+/* acc(n) = acc * c + sum_j p[j] * v_j for nj rows v_j `stride` apart.
+ * Enough independent accumulators (even and odd j, four 8-wide slabs at a
+ * time; four j phases for a lone slab) that the sum over j never waits on
+ * the FMA latency chain. */
 AVX2_INLINE void scale_axpy(float *acc, float c, const float *p, const float *v,
                             int nj, int stride, int n)
 {
+    __m256 vc = _mm256_set1_ps(c);
     int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 a[4], b[4];
+        for (int s = 0; s < 4; s++) {
+            a[s] = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 8 * s), vc);
+            b[s] = _mm256_setzero_ps();
+        }
+        int j = 0;
+        for (; j + 2 <= nj; j += 2) {
+            __m256 p0 = _mm256_set1_ps(p[j]), p1 = _mm256_set1_ps(p[j + 1]);
+            const float *v0 = v + (size_t)j * stride + i, *v1 = v0 + stride;
+            for (int s = 0; s < 4; s++) {
+                a[s] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8 * s), a[s]);
+                b[s] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 8 * s), b[s]);
+            }
+        }
+        if (j < nj) {
+            __m256 p0 = _mm256_set1_ps(p[j]);
+            const float *v0 = v + (size_t)j * stride + i;
+            for (int s = 0; s < 4; s++)
+                a[s] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8 * s), a[s]);
+        }
+        for (int s = 0; s < 4; s++)
+            _mm256_storeu_ps(acc + i + 8 * s, _mm256_add_ps(a[s], b[s]));
+    }
     for (; i + 8 <= n; i += 8) {
-        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), _mm256_set1_ps(c));
+        __m256 a[4] = { _mm256_mul_ps(_mm256_loadu_ps(acc + i), vc), _mm256_setzero_ps(),
+                        _mm256_setzero_ps(), _mm256_setzero_ps() };
         for (int j = 0; j < nj; j++)
-            a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * stride + i), a);
-        _mm256_storeu_ps(acc + i, a);
+            a[j & 3] = _mm256_fmadd_ps(_mm256_set1_ps(p[j]),
+                                       _mm256_loadu_ps(v + (size_t)j * stride + i), a[j & 3]);
+        _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
     }
     for (; i < n; i++) {
         float a = acc[i] * c;
@@ -417,27 +447,91 @@ AVX2_INLINE void scale_axpy(float *acc, float c, const float *p, const float *v,
     }
 }
 
-AVX2 static void attn_head(float *out, const float *q, const float *k, const float *v,
-                           int n_keys, int stride, int hd, float scale)
+/* q·k_j for 8 keys `stride` apart, over the first hd8 (a multiple of 8)
+ * elements, as one vector: eight accumulators reduced together by a
+ * transposing hadd tree instead of eight horizontal sums. */
+AVX2_INLINE __m256 dot8(const float *q, const float *k, int stride, int hd8)
 {
-    float acc[KERN_MAX_HEAD_DIM] = {0}, p[ATT_CHUNK];
-    float m = -INFINITY, l = 0;
-    for (int j0 = 0; j0 < n_keys; j0 += ATT_CHUNK) {
-        int nj = n_keys - j0 < ATT_CHUNK ? n_keys - j0 : ATT_CHUNK;
-        float cmax = -INFINITY;
-        for (int j = 0; j < nj; j++) {
-            p[j] = dot(q, k + (size_t)(j0 + j) * stride, hd) * scale;
-            cmax = fmaxf(cmax, p[j]);
-        }
-        float mnew = fmaxf(m, cmax);
-        float c = expf(m - mnew);           /* 0 on the first chunk */
-        l = l * c + exp_shift_sum(p, nj, mnew);
-        scale_axpy(acc, c, p, v + (size_t)j0 * stride, nj, stride, hd);
-        m = mnew;
+    __m256 a[8];
+    for (int j = 0; j < 8; j++)
+        a[j] = _mm256_setzero_ps();
+    for (int i = 0; i < hd8; i += 8) {
+        __m256 qv = _mm256_loadu_ps(q + i);
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + (size_t)j * stride + i), a[j]);
     }
-    float inv = 1.0f / l;
-    for (int i = 0; i < hd; i++)
-        out[i] = acc[i] * inv;
+    __m256 s03 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    __m256 s47 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(s03, s47, 0x20),
+                         _mm256_permute2f128_ps(s03, s47, 0x31));
+}
+
+/* p[j] = q·k_j * scale for the nj <= ATT_CHUNK keys of a chunk; returns
+ * their maximum. Which keys take the 8-wide path depends only on the key's
+ * index, so a query's scores never depend on how calls are batched. */
+AVX2_INLINE float score_chunk(float *p, const float *q, const float *k, int stride,
+                              int hd, int nj, float scale)
+{
+    int hd8 = hd & ~7, j = 0;
+    __m256 vs = _mm256_set1_ps(scale), vmax = _mm256_set1_ps(-INFINITY);
+    for (; j + 8 <= nj; j += 8) {
+        __m256 s = dot8(q, k + (size_t)j * stride, stride, hd8);
+        if (hd8 < hd) {
+            float t[8];
+            _mm256_storeu_ps(t, s);
+            for (int jj = 0; jj < 8; jj++)
+                for (int i = hd8; i < hd; i++)
+                    t[jj] += q[i] * k[(size_t)(j + jj) * stride + i];
+            s = _mm256_loadu_ps(t);
+        }
+        s = _mm256_mul_ps(s, vs);
+        _mm256_storeu_ps(p + j, s);
+        vmax = _mm256_max_ps(vmax, s);
+    }
+    float m = hmax(vmax);
+    for (; j < nj; j++) {
+        p[j] = dot(q, k + (size_t)j * stride, hd) * scale;
+        m = p[j] > m ? p[j] : m;
+    }
+    return m;
+}
+
+/* Up to ATT_GROUP query heads that share one K/V head walk the keys
+ * together, chunk by chunk, so each chunk of K and V is brought in from
+ * L2 once and then read from L1 by every head. Each head's arithmetic is
+ * the same whatever the group size (online softmax per chunk). */
+#define ATT_GROUP 4
+
+AVX2 static void attn_heads(float *out, const float *q, int n_q, const float *k,
+                            const float *v, int n_keys, int stride, int hd, float scale)
+{
+    for (int h0 = 0; h0 < n_q; h0 += ATT_GROUP) {
+        int g = n_q - h0 < ATT_GROUP ? n_q - h0 : ATT_GROUP;
+        float acc[ATT_GROUP][KERN_MAX_HEAD_DIM], m[ATT_GROUP], l[ATT_GROUP], p[ATT_CHUNK];
+        for (int h = 0; h < g; h++) {
+            memset(acc[h], 0, sizeof(float) * (size_t)hd);
+            m[h] = -INFINITY;
+            l[h] = 0;
+        }
+        for (int j0 = 0; j0 < n_keys; j0 += ATT_CHUNK) {
+            int nj = n_keys - j0 < ATT_CHUNK ? n_keys - j0 : ATT_CHUNK;
+            const float *kc = k + (size_t)j0 * stride, *vc = v + (size_t)j0 * stride;
+            for (int h = 0; h < g; h++) {
+                float cmax = score_chunk(p, q + (size_t)(h0 + h) * hd, kc, stride, hd, nj, scale);
+                float mnew = m[h] > cmax ? m[h] : cmax;
+                float c = expf(m[h] - mnew);        /* 0 on the first chunk */
+                l[h] = l[h] * c + exp_shift_sum(p, nj, mnew);
+                scale_axpy(acc[h], c, p, vc, nj, stride, hd);
+                m[h] = mnew;
+            }
+        }
+        for (int h = 0; h < g; h++) {
+            float inv = 1.0f / l[h];
+            float *o = out + (size_t)(h0 + h) * hd;
+            for (int i = 0; i < hd; i++)
+                o[i] = acc[h][i] * inv;
+        }
+    }
 }
 
 AVX2 static uint64_t stream_read(const void *p, size_t bytes)
@@ -457,12 +551,12 @@ AVX2 static uint64_t stream_read(const void *p, size_t bytes)
 }
 
 static const kern_ops avx2_ops = {
-    .name = "avx2",
+    .name = "avx2", .isa = KERN_ISA_AVX2,
     .mm_f32 = mm_f32, .mm_f16 = mm_f16, .mm_bf16 = mm_bf16,
     .mm_q8_0 = mm_q8_0, .mm_q4_0 = mm_q4_0,
     .quantize_act = quantize_act,
     .f16_to_f32 = f16_to_f32, .f32_to_f16 = f32_to_f16, .bf16_to_f32 = bf16_to_f32,
-    .rmsnorm = rmsnorm, .attn_head = attn_head, .swiglu = swiglu, .add = add,
+    .rmsnorm = rmsnorm, .attn_heads = attn_heads, .swiglu = swiglu, .add = add,
     .softmax = softmax, .stream_read = stream_read,
 };
 
