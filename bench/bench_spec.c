@@ -5,12 +5,15 @@
  * the decode speed-up and acceptance are reported as ratios in one run.
  */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "bench.h"
 #include "complete.h"
+#include "device/dev.h"
+#include "model.h"
 #include "srv_config.h"
 
 static const char USAGE[] =
@@ -67,6 +70,68 @@ static int collect(const char *dir, file_buf *out, int max)
     for (int i = 0; i < nn; i++) free(names[i]);
     free(names);
     return n;
+}
+
+/* Why speculation buys what it buys: the main model's forward time for a
+ * batch of b tokens (pending token + b-1 drafts) at context position `at`,
+ * relative to b = 1 (median of `reps`). With per-token acceptance a, k
+ * drafts yield (1 - a^(k+1)) / (1 - a) tokens per verification, so
+ * max_k tokens(k) / cost(k+1) bounds the speed-up any drafter with that
+ * acceptance can reach on this machine. */
+enum { NB = 6 };
+static const int batch_sizes[NB] = { 1, 2, 3, 4, 6, 8 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int verify_costs(const char *mpath, const char *spec, int at, double cost[NB])
+{
+    char err[512];
+    dev_device *d = dev_open(spec, err, sizeof err);
+    eng_model *m = d ? eng_model_load(mpath, d, err, sizeof err) : NULL;
+    eng_ctx *c = m ? eng_ctx_new(m, at + 16, 8, err, sizeof err) : NULL;
+    float *logits = c ? malloc(sizeof(float) * 8 * (size_t)eng_model_hparams(m)->n_vocab) : NULL;
+    int32_t *toks = malloc(sizeof(int32_t) * (size_t)(at + 8));
+    int ok = logits && toks;
+    if (ok) {
+        for (int i = 0; i < at + 8; i++) toks[i] = 32 + (i * 37) % 200;
+        ok = !eng_forward(c, toks, at, logits, 0);
+    }
+    enum { REPS = 15 };
+    for (int b = 0; ok && b < NB; b++) {
+        double t[REPS];
+        for (int r = 0; ok && r < REPS; r++) {
+            double t0 = bench_now_ms();
+            ok = !eng_forward(c, toks + at, batch_sizes[b], logits, 1);
+            t[r] = bench_now_ms() - t0;
+            eng_ctx_truncate(c, at);
+        }
+        qsort(t, REPS, sizeof *t, cmp_double);
+        cost[b] = t[REPS / 2];
+    }
+    if (!ok) fprintf(stderr, "sparkd bench spec: verify-cost probe: %s\n", c ? eng_ctx_error(c) : err);
+    free(toks);
+    free(logits);
+    eng_ctx_free(c);
+    eng_model_free(m);
+    if (d) dev_close(d);
+    return ok ? 0 : -1;
+}
+
+/* The best tokens-per-cost over the measured batch sizes, as a speed-up. */
+static double spec_ceiling(const double cost[NB], double a)
+{
+    double best = 1;
+    for (int b = 1; b < NB; b++) {
+        int k = batch_sizes[b] - 1;
+        double tokens = a >= 1 ? k + 1 : (1 - pow(a, k + 1)) / (1 - a);
+        double s = tokens * cost[0] / cost[b];
+        if (s > best) best = s;
+    }
+    return best;
 }
 
 typedef struct {
@@ -182,6 +247,28 @@ int bench_spec(int argc, char **argv)
         eng_engine_free(cfgs[c].e);
     }
     printf("outputs identical across configs: %s\n", mismatches ? "NO" : "yes");
+    double cost[NB];
+    if (!verify_costs(mpath, spec, 512, cost)) {
+        json_t *vc = json_object(), *ceil = json_object();
+        printf("main-model forward at position 512, batch b vs b = 1:");
+        for (int b = 0; b < NB; b++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", batch_sizes[b]);
+            json_object_set_new(vc, key, json_real(cost[b] / cost[0]));
+            printf(" %s:%.2fx", key, cost[b] / cost[0]);
+        }
+        printf(" (b=1 %.2f ms)\nspeed-up ceiling from verify cost alone:", cost[0]);
+        for (int c = 1; c < NC; c++) {
+            double acc = cfgs[c].drafted ? (double)cfgs[c].accepted / cfgs[c].drafted : 0;
+            json_object_set_new(ceil, cfgs[c].name, json_real(spec_ceiling(cost, acc)));
+            printf(" %s %.2fx;", cfgs[c].name, spec_ceiling(cost, acc));
+        }
+        printf(" at acceptance 0.9: %.2fx\n", spec_ceiling(cost, 0.9));
+        json_object_set_new(root, "verify_cost_vs_batch1", vc);
+        json_object_set_new(root, "verify_batch1_ms", json_real(cost[0]));
+        json_object_set_new(root, "speedup_ceiling_at_measured_acceptance", ceil);
+        json_object_set_new(root, "speedup_ceiling_at_acceptance_0_9", json_real(spec_ceiling(cost, 0.9)));
+    }
     json_object_set_new(root, "runs", rows);
     int rc = bench_save(out, "spec", root);
     json_decref(root);
