@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-      libjansson-dev libev-dev libsqlite3-dev check libtree-sitter-dev
+      libjansson-dev libev-dev libsqlite3-dev check libtree-sitter-dev libseccomp-dev
       python3 python3-numpy)
 # Node.js (end-to-end test with a real LSP client library, grammar fetch):
 # any node/npm on PATH will do; Debian's packages otherwise.

@@ -31,6 +31,7 @@ int bench_spec(int argc, char **argv);
 int bench_cache(int argc, char **argv);
 int bench_device(int argc, char **argv);
 int bench_grammars(int argc, char **argv);
+int bench_rewrite(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -2,6 +2,13 @@
  * engine on the cpu device, per weight type and thread count, against the
  * memory-bandwidth roofline measured in the same run.
  *
+ * Then a matvec table: one weight matrix of Qwen2.5-1.5B's FFN shape (8960 x
+ * 1536, rows a multiple of 256 so every type fits) per weight type, cold
+ * (cycling over copies larger than the LLC, as a model's layers are), batch
+ * 1: GB/s of weights read, against the probe and against Q8_0's time in the
+ * same run. The bench models' shapes (dim 384, 896) have rows that are not a
+ * multiple of 256, so the K-quants appear only here.
+ *
  * Shapes: the bundled main model's (~12.6 M parameters) and Qwen2.5-0.5B's
  * (random weights). Decode is memory-bound: its roofline is bandwidth divided
  * by the bytes one token reads (every weight once, the KV cache so far).
@@ -22,12 +29,22 @@ static const struct { const char *name; gguf_type type; } TYPES[] = {
     { "F32", GGUF_F32 }, { "F16", GGUF_F16 }, { "Q8_0", GGUF_Q8_0 }, { "Q4_0", GGUF_Q4_0 },
 };
 
+static const struct { const char *name; dev_dtype type; } MV_TYPES[] = {
+    { "Q8_0", DEV_Q8_0 }, { "Q4_0", DEV_Q4_0 }, { "Q4_K", DEV_Q4_K }, { "Q5_K", DEV_Q5_K },
+    { "Q6_K", DEV_Q6_K }, { "F16", DEV_F16 },
+};
+#define MV_OUT 8960
+#define MV_IN 1536
+#define MV_COLD_BYTES ((size_t)160 << 20)   /* well past a 32 MiB L3 */
+
 static const char USAGE[] =
-    "usage: sparkd bench engine [--out DIR] [--shape main-12m|qwen2.5-0.5b|all]\n"
+    "usage: sparkd bench engine [--out DIR] [--shape main-12m|qwen2.5-0.5b|all|none]\n"
     "                           [--prefill N] [--decode N]\n"
     "\n"
     "Prefill and decode tokens/s per weight type (F32, F16, Q8_0, Q4_0) on 1 and\n"
-    "2 threads, with the memory-bandwidth roofline measured in the same run.\n"
+    "2 threads, with the memory-bandwidth roofline measured in the same run; then\n"
+    "matvec GB/s per weight type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16). --shape none:\n"
+    "the bandwidth probe and the matvec table only.\n"
     "Writes DIR/engine.json (default bench/results/).\n";
 
 typedef struct { double prefill_tok_s, decode_tok_s; int ok; } run_result;
@@ -70,6 +87,80 @@ out:
     eng_model_free(m);
     dev_close(d);
     return r;
+}
+
+/* Best seconds of one cold matvec (batch 1) of type t on `threads`: copies
+ * of W are cycled so each call reads its weights from memory. 0 on failure. */
+static double matvec_cold_s(dev_dtype t, int threads, const float *src, const float *x, float *y)
+{
+    char spec[32], err[256];
+    snprintf(spec, sizeof spec, "cpu:threads=%d", threads);
+    dev_device *d = dev_open(spec, err, sizeof err);
+    if (!d) { fprintf(stderr, "bench: %s\n", err); return 0; }
+    size_t wbytes = dev_row_bytes(t, MV_IN) * MV_OUT;
+    int copies = (int)(MV_COLD_BYTES / wbytes) + 1, made = 0;
+    void **w = calloc((size_t)copies, sizeof *w);
+    for (; w && made < copies; made++) {
+        if (!(w[made] = malloc(wbytes))) break;
+        if (made == 0) dev_quantize(t, src, w[0], (int64_t)MV_OUT * MV_IN);
+        else memcpy(w[made], w[0], wbytes);
+    }
+    double best = 0;
+    if (made == copies) {
+        best = 1e30;
+        for (int round = 0; round < 5; round++) {
+            double t0 = bench_now_ms();
+            for (int c = 0; c < copies; c++)
+                if (dev_matmul(d, t, w[c], MV_OUT, MV_IN, x, 1, y)) { fprintf(stderr, "bench: %s\n", dev_errmsg(d)); best = 0; goto out; }
+            double s = (bench_now_ms() - t0) / 1e3 / copies;
+            if (s < best) best = s;
+        }
+    } else {
+        fprintf(stderr, "bench: cannot allocate %d copies of %zu bytes\n", copies, wbytes);
+    }
+out:
+    for (int c = 0; w && c < made; c++) free(w[c]);
+    free(w);
+    dev_close(d);
+    return best;
+}
+
+/* The matvec table: GB/s per type and thread count, and the speed-up over
+ * Q8_0 (its time / this type's) measured in the same run. */
+static json_t *matvec_table(const double bandwidth[3])
+{
+    json_t *mv = json_object(), *runs = json_array();
+    json_object_set_new(mv, "n_out", json_integer(MV_OUT));
+    json_object_set_new(mv, "n_in", json_integer(MV_IN));
+    float *src = malloc((size_t)MV_OUT * MV_IN * sizeof *src), *x = malloc(MV_IN * sizeof *x), *y = malloc(MV_OUT * sizeof *y);
+    if (!src || !x || !y) { free(src); free(x); free(y); json_object_set_new(mv, "runs", runs); return mv; }
+    uint64_t st = 12345;
+    for (size_t i = 0; i < (size_t)MV_OUT * MV_IN; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        src[i] = (float)((double)(st >> 40) / (double)(1ull << 24) - 0.5) * 0.05f;
+    }
+    for (int i = 0; i < MV_IN; i++) x[i] = (float)((i * 37) % 101 - 50) / 50.0f;
+    printf("\nmatvec %d x %d, batch 1, cold:\n%-5s %3s %9s %9s %9s %9s %10s\n", MV_OUT, MV_IN,
+           "type", "thr", "MB", "ms", "GB/s", "of probe", "vs Q8_0");
+    for (int th = 1; th <= 2; th++) {
+        double q8 = 0;
+        for (size_t i = 0; i < sizeof MV_TYPES / sizeof *MV_TYPES; i++) {
+            double s = matvec_cold_s(MV_TYPES[i].type, th, src, x, y);
+            if (s <= 0) continue;
+            if (MV_TYPES[i].type == DEV_Q8_0) q8 = s;
+            double mb = (double)(dev_row_bytes(MV_TYPES[i].type, MV_IN) * MV_OUT) / 1e6, gbs = mb / 1e3 / s;
+            double speedup = q8 > 0 ? q8 / s : 0;
+            printf("%-5s %3d %9.2f %9.3f %9.1f %8.0f%% %9.2fx\n", MV_TYPES[i].name, th, mb, s * 1e3, gbs,
+                   100 * gbs / bandwidth[th], speedup);
+            fflush(stdout);
+            json_array_append_new(runs, json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f}", "type", MV_TYPES[i].name,
+                "threads", th, "weight_mb", mb, "matvec_ms", s * 1e3, "gb_s", gbs,
+                "vs_probe", gbs / bandwidth[th], "speedup_vs_q8_0", speedup));
+        }
+    }
+    free(src); free(x); free(y);
+    json_object_set_new(mv, "runs", runs);
+    return mv;
 }
 
 /* Bytes one decode step reads at context length pos. */
@@ -163,6 +254,7 @@ int bench_engine(int argc, char **argv)
         }
     }
     json_object_set_new(root, "runs", runs);
+    json_object_set_new(root, "matvec", matvec_table(bandwidth));
     int rc = bench_save(out, "engine", root);
     json_decref(root);
     return rc ? 1 : 0;
@@ -208,6 +300,7 @@ int cmd_bench(int argc, char **argv)
         "  engine     prefill/decode tok/s per weight type and thread count vs the bandwidth roofline\n"
         "  spec       speculative decoding speed-up and acceptance on real code (bundled models)\n"
         "  device     wse vs cpu host time per decode step, and the wafer time it projects\n"
+        "  rewrite    code-action rewrites with and without speculative edits (lookup on the original)\n"
         "  grammars   incremental reparse and post-processing vs a full parse (5k-line file)\n"
         "  cache      time to first token cold / warm from memory / warm from SQLite\n"
         "  latency    keystroke -> ghost text over a real LSP client (runs bench/bench_latency.py)\n";
@@ -221,6 +314,7 @@ int cmd_bench(int argc, char **argv)
     if (!strcmp(argv[0], "cache")) return bench_cache(argc - 1, argv + 1);
     if (!strcmp(argv[0], "device")) return bench_device(argc - 1, argv + 1);
     if (!strcmp(argv[0], "grammars")) return bench_grammars(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "rewrite")) return bench_rewrite(argc - 1, argv + 1);
     fprintf(stderr, "sparkd bench: unknown benchmark '%s'\n%s", argv[0], BUSAGE);
     return 2;
 }

@@ -447,33 +447,42 @@ int kvc_db_check(kvc_store *s)
 
 /* ---- the reader's queries ------------------------------------------------- */
 
-/* Checks a row against its key and copies it; *bad is set for a value that
- * fails its checksum or length (damage), not for a key mismatch (a hash
- * collision or a damaged key: a plain miss either way). */
-static kvc_block *row_to_block(sqlite3_stmt *st, const kvc_key *key, int *bad)
+kvc_block *kvc_row_decode(const kvc_row *r, const kvc_key *key, int *bad)
 {
-    const void *parent = sqlite3_column_blob(st, 0), *toks = sqlite3_column_blob(st, 1);
-    if (sqlite3_column_bytes(st, 0) != (int)sizeof(kvc_hash) || !parent ||
-        memcmp(parent, &key->parent, sizeof(kvc_hash)) ||
-        sqlite3_column_bytes(st, 1) != KVC_BLOCK_TOKENS * (int)sizeof(int32_t) || !toks ||
-        memcmp(toks, key->tokens, KVC_BLOCK_TOKENS * sizeof(int32_t)))
+    *bad = 0;
+    if (!r->parent || r->parent_len != sizeof(kvc_hash) || memcmp(r->parent, &key->parent, sizeof(kvc_hash)) ||
+        !r->tokens || r->tokens_len != KVC_BLOCK_TOKENS * sizeof(int32_t) ||
+        memcmp(r->tokens, key->tokens, KVC_BLOCK_TOKENS * sizeof(int32_t)))
         return NULL;
-    int dtype = sqlite3_column_int(st, 2);
-    uint64_t sum = (uint64_t)sqlite3_column_int64(st, 3);
-    const void *kv = sqlite3_column_blob(st, 4);
-    size_t n = (size_t)sqlite3_column_bytes(st, 4), el = dtype == KVC_F16 ? 2 : 4;
-    if ((dtype != KVC_F16 && dtype != KVC_F32) || !kv || n % el || kvc_checksum(kv, n) != sum) {
+    size_t el = r->dtype == KVC_F16 ? 2 : 4;
+    if ((r->dtype != KVC_F16 && r->dtype != KVC_F32) || !r->kv || r->kv_len % el ||
+        kvc_checksum(r->kv, r->kv_len) != r->checksum) {
         *bad = 1;
         return NULL;
     }
-    kvc_block *b = kvc_block_new((kvc_dtype)dtype, n);
+    kvc_block *b = kvc_block_new((kvc_dtype)r->dtype, r->kv_len);
     if (!b) return NULL;
-    memcpy(b->data, kv, n);
+    memcpy(b->data, r->kv, r->kv_len);
     b->self = key->self;
     b->parent = key->parent;
     b->index = key->index;
     memcpy(b->tokens, key->tokens, sizeof b->tokens);
     return b;
+}
+
+/* The row the reader's SELECT returned, decoded (see kvc_row_decode). */
+static kvc_block *row_to_block(sqlite3_stmt *st, const kvc_key *key, int *bad)
+{
+    kvc_row r;      /* each blob before its length, as SQLite asks */
+    r.parent = sqlite3_column_blob(st, 0);
+    r.parent_len = (size_t)sqlite3_column_bytes(st, 0);
+    r.tokens = sqlite3_column_blob(st, 1);
+    r.tokens_len = (size_t)sqlite3_column_bytes(st, 1);
+    r.dtype = sqlite3_column_int(st, 2);
+    r.checksum = (uint64_t)sqlite3_column_int64(st, 3);
+    r.kv = sqlite3_column_blob(st, 4);
+    r.kv_len = (size_t)sqlite3_column_bytes(st, 4);
+    return kvc_row_decode(&r, key, bad);
 }
 
 static void reader_error(kvc_store *s, int rc)

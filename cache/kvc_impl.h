@@ -145,6 +145,26 @@ void kvc_db_counts(kvc_store *s, kvc_stats *st);
 /* 1 for SQLite result codes meaning the file is damaged. */
 int kvc_db_is_corrupt(int rc);
 
+/* One stored block as SQLite gives it back (every pointer borrowed): the
+ * parent hash, the 64 tokens, the value type, checksum and bytes. */
+typedef struct {
+    const void *parent;
+    size_t parent_len;
+    const void *tokens;
+    size_t tokens_len;
+    int dtype;
+    uint64_t checksum;
+    const void *kv;
+    size_t kv_len;
+} kvc_row;
+
+/* Checks a row against key and copies it into a new block. NULL when the
+ * parent or tokens do not match key (a hash collision or a damaged key: a
+ * plain miss) or on out of memory; NULL with *bad = 1 when the value is
+ * damaged: an unknown dtype, a length that is not a whole number of values,
+ * or a checksum mismatch. Decodes untrusted bytes (tests/cache/fuzz_kvc_blob.c). */
+kvc_block *kvc_row_decode(const kvc_row *r, const kvc_key *key, int *bad);
+
 /* ---- writer (kvc_writer.c) ------------------------------------------------ */
 
 int kvc_writer_start(kvc_store *s);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "sampler.h"
 #include "spec.h"
+#include "wse.h"
 
 #define PREFILL_CHUNK 64     /* tokens per prefill step: a few ms, then a chance to cancel */
 
@@ -17,9 +18,11 @@ struct eng_engine {
     eng_ctx *mc, *dc;
     eng_spec *spec;
     eng_fim_order order;
-    int32_t *held;           /* tokens whose KV the contexts hold (main: all of them) */
+    eng_chat_format chat;    /* rewrites: instruction prompts when the model has a template */
+    int32_t *held;           /* tokens whose KV the contexts hold (each a prefix of them) */
     int n_held, cap_held;
     eng_job *job;            /* the running job, if any */
+    uint64_t device_resets;  /* device faults recovered from (see recover_from_fault) */
     eng_prefix_store store;  /* restore/save NULL: no store */
     char *last_path;         /* the previous prompt's file and where its prefix started: */
     size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
@@ -38,8 +41,15 @@ struct eng_job {
     size_t suffix_line_len;
     char *suffix_rest;       /* rest of the cursor's line after the cursor, trimmed */
     size_t suffix_rest_len;
+    int fenced;              /* chat rewrite: a line opening with ``` ends the answer */
+    int resumed;             /* parked once: the prompt now holds produced tokens too */
+    size_t prompt_text_len;  /* of text, what the prompt holds (produced before parking) */
+    int prompt_generated;    /* of generated_tokens, likewise */
+    int restarted;           /* started over after a device fault (once at most) */
+    int32_t *lookup;         /* rewrite: the original's tokens, the lookup draft source */
+    int n_lookup;
     eng_stop reason;
-    eng_spec_stats spec0;    /* decoder counters when the job started */
+    eng_spec_stats spec0;    /* decoder counters when the job started or resumed */
     eng_job_stats st;
     double t0;
     char err[256];
@@ -83,7 +93,9 @@ eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen)
     eng_engine *e = calloc(1, sizeof *e);
     if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
     if (!(e->dev = dev_open(p->device ? p->device : "cpu", err, errlen))) goto fail;
+    if (p->on_stage) p->on_stage(p->stage_ud, "main model", p->model_path);
     if (!(e->main = eng_model_load(p->model_path, e->dev, err, errlen))) goto fail;
+    if (p->draft_path && p->on_stage) p->on_stage(p->stage_ud, "draft model", p->draft_path);
     if (p->draft_path && !(e->draft = eng_model_load(p->draft_path, e->dev, err, errlen))) goto fail;
     if (!(e->mc = eng_ctx_new(e->main, p->n_ctx, 64, err, errlen))) goto fail;
     if (e->draft && !(e->dc = eng_ctx_new(e->draft, eng_ctx_n_ctx(e->mc), 64, err, errlen))) goto fail;
@@ -92,6 +104,7 @@ eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen)
     sp.use_lookup = p->use_lookup;
     if (!(e->spec = eng_spec_new(e->mc, e->dc, &sp, err, errlen))) goto fail;
     e->order = p->fim_order >= 0 ? (eng_fim_order)p->fim_order : model_order(e->main);
+    e->chat = eng_chat_detect(eng_model_gguf(e->main), eng_model_tok(e->main));
     if (e->order != ENG_FIM_PLAIN && eng_fim_detect(eng_model_tok(e->main)) == ENG_FIM_NONE) {
         e->order = ENG_FIM_PLAIN;      /* no FIM markers: plain continuation of the prefix */
     }
@@ -135,6 +148,7 @@ static int restore_from_store(eng_engine *e, eng_ctx *c, const int32_t *tokens, 
     return e->store.restore(e->store.ud, c, tokens, n);
 }
 int eng_engine_has_draft(const eng_engine *e) { return e->draft != NULL; }
+eng_chat_format eng_engine_chat_format(const eng_engine *e) { return e->chat; }
 
 // ---------------------------------------------------------------- job setup
 
@@ -208,10 +222,140 @@ static int lcp(const int32_t *a, int na, const int32_t *b, int nb)
     return i;
 }
 
+/* The prompt of a rewrite: an instruction prompt for chat models, else a FIM
+ * prompt whose hole is the region (see eng_request). */
+static int rewrite_prompt(eng_job *j, eng_fim_input *in, char *err, size_t errlen)
+{
+    const eng_request *r = &j->r;
+    const eng_tok *tok = eng_model_tok(j->e->main);
+    const char *instr = r->instruction && *r->instruction ? r->instruction : "Improve this code.";
+    if (strlen(instr) > ENG_CHAT_INSTRUCTION_MAX) {
+        snprintf(err, errlen, "instruction longer than %d bytes", ENG_CHAT_INSTRUCTION_MAX);
+        return -1;
+    }
+    if (j->e->chat != ENG_CHAT_NONE) {
+        size_t ul;
+        char *user = eng_chat_rewrite_message(instr, r->language, r->original, r->original_len, &ul);
+        char fence[96];
+        int fl = snprintf(fence, sizeof fence, "```%.80s\n", r->language ? r->language : "");
+        eng_chat_input ci = { eng_chat_rewrite_system(), strlen(eng_chat_rewrite_system()), user, ul, fence,
+                              (size_t)fl };
+        int rc = user ? eng_chat_build(tok, j->e->chat, &ci, &j->prompt.tokens, &j->prompt.n_tokens, err, errlen)
+                      : (snprintf(err, errlen, "out of memory"), -1);
+        free(user);
+        j->fenced = 1;
+        return rc;
+    }
+    /* FIM: the earlier version of the region as context, the instruction as a
+     * comment line (one line: its breaks become spaces) above the hole */
+    size_t nf = r->n_files + 1, ind = 0, il = strlen(instr);
+    while (ind < r->original_len && (r->original[ind] == ' ' || r->original[ind] == '\t')) ind++;
+    eng_fim_file *files = malloc(nf * sizeof *files);
+    const char *mark = r->line_comment;
+    size_t ml = mark ? strlen(mark) : 0, plen = r->prefix_len + (mark ? ind + ml + il + 2 : 0);
+    char *prefix = malloc(plen + 1);
+    if (!files || !prefix) { free(files); free(prefix); snprintf(err, errlen, "out of memory"); return -1; }
+    if (r->n_files) memcpy(files, r->files, r->n_files * sizeof *files);
+    files[nf - 1] = (eng_fim_file){ r->path ? r->path : "untitled", r->original, r->original_len };
+    memcpy(prefix, r->prefix, r->prefix_len);
+    if (mark) {
+        char *w = prefix + r->prefix_len;
+        memcpy(w, r->original, ind), w += ind;
+        memcpy(w, mark, ml), w += ml;
+        *w++ = ' ';
+        for (size_t i = 0; i < il; i++) *w++ = instr[i] == '\n' || instr[i] == '\r' ? ' ' : instr[i];
+        *w++ = '\n';
+    }
+    in->prefix = prefix;
+    in->prefix_len = plen;
+    in->files = files;
+    in->n_files = nf;
+    in->line_comment = mark;
+    int room = eng_ctx_n_ctx(j->e->mc) - j->r.max_tokens - 40;
+    in->extra_max = (size_t)room / 2;       /* the original first: it is what gets rewritten */
+    in->prefix_max = (size_t)room * 3 / 8;
+    in->suffix_max = (size_t)room / 8;
+    int rc = eng_fim_build(tok, in, &j->prompt, err, errlen);
+    free(prefix);
+    free(files);
+    return rc ? -1 : 0;
+}
+
+/* The original's tokens: the prompt-lookup draft source of a rewrite. */
+static int tokenize_lookup(eng_job *j)
+{
+    const eng_tok *tok = eng_model_tok(j->e->main);
+    int64_t n = eng_tok_encode(tok, j->r.original, j->r.original_len, 0, NULL, 0);
+    if (n < 0 || n > (1 << 24) || !(j->lookup = malloc(((size_t)n + 1) * sizeof *j->lookup))) return -1;
+    if (eng_tok_encode(tok, j->r.original, j->r.original_len, 0, j->lookup, (size_t)n) != n) return -1;
+    j->n_lookup = (int)n;
+    return 0;
+}
+
+/* Adds the decoder's counters since spec0 to the job's statistics. */
+static void count_spec(eng_job *j)
+{
+    const eng_spec_stats *st = eng_spec_get_stats(j->e->spec);
+    j->st.steps += st->steps - j->spec0.steps;
+    j->st.drafted += st->drafted[0] + st->drafted[1] - j->spec0.drafted[0] - j->spec0.drafted[1];
+    j->st.accepted += st->accepted[0] + st->accepted[1] - j->spec0.accepted[0] - j->spec0.accepted[1];
+    j->spec0 = *st;
+}
+
+/* Another job takes the engine: j keeps its place. The contexts' KV of j is
+ * remembered as held (the next job reuses what it shares); a decoding job's
+ * sequence so far becomes its prompt, evaluated again when it resumes. */
+static void park(eng_job *j)
+{
+    eng_engine *e = j->e;
+    e->job = NULL;
+    if (j->reason != ENG_STOP_NONE) return;
+    held_from_job(j);
+    if (!j->decoding) return;
+    count_spec(j);
+    int n;
+    const int32_t *seq = eng_spec_tokens(e->spec, &n);
+    int32_t *t = realloc(j->prompt.tokens, (size_t)n * sizeof *t);
+    if (!t) { snprintf(j->err, sizeof j->err, "out of memory parking a job"); j->reason = ENG_STOP_CONTEXT; return; }
+    memcpy(t, seq, (size_t)n * sizeof *t);
+    j->prompt.tokens = t;
+    j->prompt.n_tokens = (size_t)n;
+    j->decoding = 0;
+    j->resumed = 1;
+    j->prompt_text_len = j->len;
+    j->prompt_generated = j->st.generated_tokens;
+}
+
+/* Makes j the engine's job: keeps what the contexts hold of its prompt (not
+ * its last token), asks the prefix store for more, and the prefill steps
+ * evaluate the rest. */
+static void attach(eng_engine *e, eng_job *j)
+{
+    if (e->job && e->job != j) park(e->job);
+    int n = (int)j->prompt.n_tokens;
+    int keep = lcp(e->held, e->n_held, j->prompt.tokens, n);
+    if (keep > n - 1) keep = n - 1;
+    eng_ctx_truncate(e->mc, keep);
+    if (e->dc) eng_ctx_truncate(e->dc, keep);
+    int reused = eng_ctx_pos(e->mc);    /* keep, or less when a prefill stopped early */
+    int restored = restore_from_store(e, e->mc, j->prompt.tokens, n, keep);
+    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, keep);
+    if (!j->resumed) {
+        j->st.prompt_tokens = n;
+        j->st.reused_tokens = reused;
+        if (restored > keep) j->st.restored_tokens = restored - keep;
+    }
+    /* held[0..keep) is this prompt's start; each context prefills its own rest */
+    e->n_held = restored < keep ? restored : keep;
+    j->spec0 = *eng_spec_get_stats(e->spec);
+    e->job = j;
+}
+
 eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t errlen)
 {
     eng_job *j = calloc(1, sizeof *j);
     if (!j) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (errlen) err[0] = 0;
     j->e = e;
     j->r = *r;
     j->t0 = eng_now_ms();
@@ -229,20 +373,33 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     in.files = r->files;
     in.n_files = r->n_files;
     const char *path = r->path ? r->path : "";
-    if (e->last_path && !strcmp(e->last_path, path)) in.prefix_keep_from = e->last_prefix_start;
     int room = eng_ctx_n_ctx(e->mc) - j->r.max_tokens - 40;
     if (room < 64) { snprintf(err, errlen, "context too small for max_tokens %d", j->r.max_tokens); goto fail; }
-    if (in.prefix_max + in.suffix_max + in.extra_max > (size_t)room) {
-        in.prefix_max = (size_t)room * 5 / 8;
-        in.suffix_max = (size_t)room / 4;
-        in.extra_max = (size_t)room / 8;
+    if (r->original) {
+        if (rewrite_prompt(j, &in, err, errlen) || tokenize_lookup(j)) {
+            if (!err[0]) snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (j->prompt.n_tokens + 40 + (size_t)j->r.max_tokens > (size_t)eng_ctx_n_ctx(e->mc)) {
+            snprintf(err, errlen, "the region is too long to rewrite: %zu prompt tokens + %d to write do "
+                     "not fit the %d-token context", j->prompt.n_tokens, j->r.max_tokens, eng_ctx_n_ctx(e->mc));
+            goto fail;
+        }
+    } else {
+        if (e->last_path && !strcmp(e->last_path, path)) in.prefix_keep_from = e->last_prefix_start;
+        if (in.prefix_max + in.suffix_max + in.extra_max > (size_t)room) {
+            in.prefix_max = (size_t)room * 5 / 8;
+            in.suffix_max = (size_t)room / 4;
+            in.extra_max = (size_t)room / 8;
+        }
+        if (eng_fim_build(tok, &in, &j->prompt, err, errlen) != 0) goto fail;
+        if (!e->last_path || strcmp(e->last_path, path)) {
+            free(e->last_path);
+            e->last_path = strdup(path);
+        }
+        e->last_prefix_start = j->prompt.prefix_text_start;
     }
-    if (eng_fim_build(tok, &in, &j->prompt, err, errlen) != 0) goto fail;
-    if (!e->last_path || strcmp(e->last_path, path)) {
-        free(e->last_path);
-        e->last_path = strdup(path);
-    }
-    e->last_prefix_start = j->prompt.prefix_text_start;
+    if (j->prompt.n_tokens < 1) { snprintf(err, errlen, "empty prompt"); goto fail; }
     if (remember_context(j)) { snprintf(err, errlen, "out of memory"); goto fail; }
 
     eng_sampler_params sp;
@@ -250,27 +407,10 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     sp.temperature = r->temperature;
     sp.seed = r->seed;
     if (!(j->smp = eng_sampler_new(&sp, err, errlen))) goto fail;
-
-    /* A job still running is abandoned: keep the KV it computed. */
-    if (e->job && e->job->reason == ENG_STOP_NONE) held_from_job(e->job);
-    if (e->job) e->job->e = NULL, e->job = NULL;
-    /* KV reuse: keep what the contexts hold of this prompt (not its last token). */
-    int n = (int)j->prompt.n_tokens;
-    int keep = lcp(e->held, e->n_held, j->prompt.tokens, n);
-    if (keep > n - 1) keep = n - 1;
-    eng_ctx_truncate(e->mc, keep);
-    if (e->dc) eng_ctx_truncate(e->dc, keep);
-    j->st.prompt_tokens = n;
-    j->st.reused_tokens = keep;
-    int restored = restore_from_store(e, e->mc, j->prompt.tokens, n, keep);
-    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, keep);
-    if (restored > keep) j->st.restored_tokens = restored - keep;
-    /* held[0..keep) is this prompt's start; each context prefills its own rest */
-    e->n_held = restored < keep ? restored : keep;
-    j->spec0 = *eng_spec_get_stats(e->spec);
-    e->job = j;
+    attach(e, j);
     return j;
 fail:
+    j->e = NULL;
     eng_job_free(j);
     return NULL;
 }
@@ -287,6 +427,7 @@ void eng_job_free(eng_job *j)
     free(j->text);
     free(j->suffix_line);
     free(j->suffix_rest);
+    free(j->lookup);
     free(j);
 }
 
@@ -337,7 +478,9 @@ static eng_stop text_rules(eng_job *j, size_t old_len)
         int dup = t && line_no > 0 && j->suffix_line_len >= 2 && tl == j->suffix_line_len &&
                   !memcmp(t, j->suffix_line, tl);
         int blank = t && tl == 0;
+        int fence = j->fenced && t && tl >= 3 && !memcmp(t, "```", 3);
         free(t);
+        if (fence) { j->len = start ? start - 1 : 0; return ENG_STOP_EOS; }
         if (dup) { j->len = start ? start - 1 : 0; return ENG_STOP_SUFFIX; }
         if (line_no > 0 && !blank && indent_of(ln, n) < j->base_indent) {
             j->len = start ? start - 1 : 0;
@@ -350,7 +493,7 @@ static eng_stop text_rules(eng_job *j, size_t old_len)
     return ENG_STOP_NONE;
 }
 
-/* Records that the contexts hold the KV of tokens[0..n). */
+/* Records that the contexts hold the KV of a prefix of tokens[0..n) each. */
 static void set_held(eng_engine *e, const int32_t *tokens, int n)
 {
     if (n <= 0) { e->n_held = 0; return; }
@@ -378,9 +521,12 @@ static void held_from_job(eng_job *j)
         const int32_t *seq = eng_spec_tokens(e->spec, &n);
         set_held(e, seq, n - 1);
     } else {
+        /* Stopped in the prefill (deadline, preempted): each context keeps
+         * what it computed, a prefix of the prompt (the main one prefills
+         * first, so it is usually ahead): the next request resumes there
+         * instead of starting over. */
         int n = eng_ctx_pos(e->mc);
-        if (e->dc && eng_ctx_pos(e->dc) < n) n = eng_ctx_pos(e->dc);
-        eng_ctx_truncate(e->mc, n);
+        if (e->dc && eng_ctx_pos(e->dc) > n) n = eng_ctx_pos(e->dc);
         set_held(e, j->prompt.tokens, n);
     }
 }
@@ -407,6 +553,13 @@ static size_t utf8_valid_prefix(const char *s, size_t n)
 static void finish(eng_job *j, eng_stop why)
 {
     j->reason = why;
+    if (j->fenced) {    /* a closing fence the model ended with, without its line break */
+        size_t ls = j->len;
+        while (ls && j->text[ls - 1] != '\n') ls--;
+        size_t k = ls;
+        while (k < j->len && (j->text[k] == ' ' || j->text[k] == '\t')) k++;
+        if (j->len - k >= 3 && !memcmp(j->text + k, "```", 3)) j->len = ls ? ls - 1 : 0;
+    }
     /* single-line answers drop what repeats the rest of the cursor's line */
     if (!memchr(j->text ? j->text : "", '\n', j->len) && j->suffix_rest_len && j->len >= j->suffix_rest_len &&
         !memcmp(j->text + j->len - j->suffix_rest_len, j->suffix_rest, j->suffix_rest_len))
@@ -425,12 +578,8 @@ static void finish(eng_job *j, eng_stop why)
         j->len--;
     if (j->text) j->text[j->len] = 0;
     /* remember what the contexts hold for the next request */
-    eng_engine *e = j->e;
     held_from_job(j);
-    const eng_spec_stats *st = eng_spec_get_stats(e->spec);
-    j->st.steps = st->steps - j->spec0.steps;
-    j->st.drafted = st->drafted[0] + st->drafted[1] - j->spec0.drafted[0] - j->spec0.drafted[1];
-    j->st.accepted = st->accepted[0] + st->accepted[1] - j->spec0.accepted[0] - j->spec0.accepted[1];
+    count_spec(j);
 }
 
 static int decode_step(eng_job *j)
@@ -463,11 +612,15 @@ static int decode_step(eng_job *j)
     return 0;
 }
 
-int eng_job_step(eng_job *j)
+static int job_step(eng_job *j)
 {
     eng_engine *e = j->e;
-    if (j->reason != ENG_STOP_NONE) return 1;
-    if (!e || e->job != j) return jfail(j, "a newer job replaced this one");
+    if (j->reason != ENG_STOP_NONE) return j->err[0] ? -1 : 1;
+    if (!e) return jfail(j, "the job has no engine");
+    if (e->job != j) {      /* parked by another job: resume where it was */
+        attach(e, j);
+        j->st.resumes++;
+    }
     if (!j->decoding) {
         double t = eng_now_ms();
         int done = prefill_chunk(j, e->mc);
@@ -476,11 +629,11 @@ int eng_job_step(eng_job *j)
         if (done < 0) return -1;
         if (done == 1) {
             int n = (int)j->prompt.n_tokens;
-            if (e->store.save) {   /* offer the prompt's KV to the store (queued, never blocks) */
+            if (e->store.save && !j->resumed) {   /* offer the prompt's KV to the store (queued, never blocks) */
                 e->store.save(e->store.ud, e->mc, j->prompt.tokens, n - 1);
                 if (e->dc) e->store.save(e->store.ud, e->dc, j->prompt.tokens, n - 1);
             }
-            if (eng_spec_begin(e->spec, j->prompt.tokens, n, n - 1, NULL, 0) != 0)
+            if (eng_spec_begin(e->spec, j->prompt.tokens, n, n - 1, j->lookup, j->n_lookup) != 0)
                 return jfail(j, "%s", eng_spec_error(e->spec));
             j->decoding = 1;
         }
@@ -492,6 +645,45 @@ int eng_job_step(eng_job *j)
     j->st.decode_ms += eng_now_ms() - t;
     return rc;
 }
+
+/* After a failed step: if the device was lost to a fault, reset it. What it
+ * held is gone, so both contexts forget their KV (the prefix store may give
+ * some back). Returns 1 when job j starts over from its prompt (the first
+ * fault of the job), 0 when the failure stands: no fault, a reset refused,
+ * or a second fault in the same job. */
+static int recover_from_fault(eng_job *j)
+{
+    eng_engine *e = j->e;
+    if (!e || !wse_lost(e->dev) || wse_reset(e->dev) != 0) return 0;
+    e->device_resets++;
+    e->n_held = 0;
+    eng_ctx_truncate(e->mc, 0);
+    if (e->dc) eng_ctx_truncate(e->dc, 0);
+    if (j->restarted) return 0;
+    j->restarted = 1;
+    j->err[0] = 0;
+    j->decoding = 0;
+    j->len = j->prompt_text_len;
+    if (j->text) j->text[j->len] = 0;
+    j->st.generated_tokens = j->prompt_generated;
+    eng_sampler_reset(j->smp);
+    int n = (int)j->prompt.n_tokens;
+    restore_from_store(e, e->mc, j->prompt.tokens, n, 0);
+    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, 0);
+    return 1;
+}
+
+int eng_job_step(eng_job *j)
+{
+    int rc = job_step(j);
+    if (rc < 0 && recover_from_fault(j)) {
+        j->st.device_restarts++;
+        return 0;
+    }
+    return rc;
+}
+
+uint64_t eng_engine_device_resets(const eng_engine *e) { return e->device_resets; }
 
 const char *eng_job_text(const eng_job *j, size_t *len)
 {

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "chat.h"
 #include "fim.h"
 #include "model.h"
 
@@ -27,6 +28,10 @@ typedef struct {
     int n_ctx;                  /* context per sequence (0: min(model's, 4096)) */
     int fim_order;              /* -1: the model's own (SPM for sparkd's models, else PSM) */
     int use_lookup;             /* prompt-lookup drafting (default 1) */
+    /* Called (on the loading thread) before each loading stage: "main model",
+     * then "draft model" when there is one; NULL: no reports. */
+    void (*on_stage)(void *ud, const char *stage, const char *path);
+    void *stage_ud;
 } eng_engine_params;
 
 typedef struct eng_engine eng_engine;
@@ -47,6 +52,12 @@ eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen)
 void eng_engine_free(eng_engine *e);
 eng_model *eng_engine_model(const eng_engine *e);
 int eng_engine_has_draft(const eng_engine *e);
+/* The prompt form rewrites use: ENG_CHAT_CHATML or ENG_CHAT_NONE (FIM). */
+eng_chat_format eng_engine_chat_format(const eng_engine *e);
+/* Device faults the engine recovered from: a step failing because the
+ * device was lost (wse.h) resets the device, drops the KV it held and
+ * starts the job over, once; a second fault fails the job. */
+uint64_t eng_engine_device_resets(const eng_engine *e);
 /* Uses st (copied; NULL: none) for prompts the contexts do not hold. */
 void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st);
 
@@ -62,6 +73,19 @@ typedef struct {
     uint64_t seed;
     double deadline_ms;         /* absolute, eng_now_ms() clock; 0 = none */
     int ignore_eos;             /* benchmarks: decode through end-of-text (no text for it) */
+
+    /* Rewrites: when original is set, the job writes a new version of
+     * original[0..original_len), the whole lines between prefix and suffix,
+     * instead of filling a cursor. Models with a chat template (chat.h) get
+     * an instruction prompt with the region; others a FIM prompt whose hole is
+     * the region, with the original given as the file's earlier version
+     * (repository context) and the instruction as a comment above the hole.
+     * The original is the prompt-lookup draft source ("speculative edits":
+     * most of a rewrite copies it). */
+    const char *original; size_t original_len;
+    const char *instruction;    /* NUL-terminated; at most ENG_CHAT_INSTRUCTION_MAX bytes */
+    const char *language;       /* code fence tag of the chat prompt ("python"); may be NULL */
+    const char *line_comment;   /* FIM: comment marker for the instruction line; NULL: none */
 } eng_request;
 
 /* Why a job ended. */
@@ -81,6 +105,8 @@ typedef struct {
     int reused_tokens;          /* of which the KV was already held (in memory) */
     int restored_tokens;        /* of which the KV came from the prefix store */
     int generated_tokens;
+    int resumes;                /* times the job was parked by another and resumed */
+    int device_restarts;        /* started over after a device fault (0 or 1) */
     double prefill_ms, decode_ms;
     uint64_t steps, drafted, accepted;
 } eng_job_stats;
@@ -90,8 +116,11 @@ typedef struct eng_job eng_job;
 void eng_request_init(eng_request *r);
 double eng_now_ms(void);
 
-/* Starts a job on e (one at a time: start ends any previous job of e, which
- * must not be stepped again). Inputs are copied. NULL + err on failure. */
+/* Starts a job on e. One job runs at a time: starting one parks the running
+ * job, which resumes where it was on its next eng_job_step (its prompt and
+ * the tokens it produced are evaluated again; the text is the same as if it
+ * had never been interrupted). The inputs are read during the call only.
+ * Free every job before its engine. NULL + err on failure. */
 eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t errlen);
 /* Advances the job by one bounded piece of work. Returns 1 when finished,
  * 0 when there is more to do, -1 on error (eng_job_error()). */

@@ -901,9 +901,10 @@ void gguf_print_info(const gguf_ctx *ctx, FILE *out, int verbose)
     for (int64_t i = 0; i < ctx->n_kv; i++)
         print_kv(ctx, &ctx->kv[i], out, verbose);
     fprintf(out, "tensors:\n  %-44s %-8s %-26s %14s\n", "name", "type", "dims", "bytes");
-    uint64_t params = 0, bytes = 0;
+    uint64_t params = 0, bytes = 0, per_type[GGUF_TYPE_COUNT] = {0};
     for (int64_t i = 0; i < ctx->n_t; i++) {
         const gguf_tensor *t = &ctx->t[i];
+        per_type[t->type]++;
         char dims[96];
         int n = 0;
         for (uint32_t d = 0; d < t->n_dims; d++)
@@ -915,4 +916,9 @@ void gguf_print_info(const gguf_ctx *ctx, FILE *out, int verbose)
     fprintf(out, "total: %" PRIu64 " parameters, %" PRIu64 " bytes (%.1f MiB), %.2f bits/weight\n",
             params, bytes, (double)bytes / (1024.0 * 1024.0),
             params ? 8.0 * (double)bytes / (double)params : 0.0);
+    fprintf(out, "tensor types:");
+    for (uint32_t ty = 0; ty < GGUF_TYPE_COUNT; ty++)
+        if (per_type[ty])
+            fprintf(out, " %s x%" PRIu64, TYPES[ty].name, per_type[ty]);
+    fputc('\n', out);
 }

@@ -160,7 +160,7 @@ static int get_weight(eng_model *m, weight *w, const char *name, int n_in, int n
     dev_dtype dt = (dev_dtype)t->type;
     if (!dev_dtype_block(dt) || t->type > 30) {
         seterr(err, errlen, "%s: tensor '%s' has type %s, which sparkd does not support yet "
-               "(supported: F32, F16, BF16, Q8_0, Q4_0)", gguf_name(m->g), name, gguf_type_name(t->type));
+               "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", gguf_name(m->g), name, gguf_type_name(t->type));
         return -1;
     }
     if (n_in % (int)dev_dtype_block(dt)) {

@@ -215,7 +215,8 @@ typedef struct {
  * the code around the cursor (local_tree; typically well under a
  * millisecond, whatever the file's size). A document never parsed gets its
  * full parse here, once (tens of ms at 5k lines: parse it when idle after
- * didOpen to keep that off a keystroke). NULL on out of memory. The context
+ * didOpen to keep that off a keystroke), if it takes no longer than 200 ms
+ * (else the local parse). NULL on out of memory. The context
  * is a snapshot (see the file comment). */
 gram_ctx *gram_context_new(gram_doc *d, size_t offset);
 /* The same for a text given as the two halves around the cursor (parsed from

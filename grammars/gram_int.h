@@ -157,6 +157,10 @@ void gram_detect_indent(const char *text, size_t len, size_t at, int *uses_tabs,
  * megabytes a second, this allows ~100 KB/s): it only catches the hangs. */
 static inline uint64_t gram_parse_limit_us(size_t len) { return 1000000 + 10 * (uint64_t)len; }
 #define GRAM_LOCAL_PARSE_US 100000  /* a context's local parse */
+/* A context's share of a document's first full parse: plenty for source
+ * files (tens of ms at 5k lines); a huge or binary one goes local instead of
+ * holding the event loop for up to its gram_parse_limit_us. */
+#define GRAM_FIRST_PARSE_US 200000
 #define GRAM_CHECK_PARSE_US 100000  /* one parse check of gram_trim */
 
 #define GRAM_STACK_MAX 128

@@ -25,10 +25,15 @@ typedef struct {
 
 /* Adds [s, e) grown to whole lines (a token cut from its neighbours would
  * lex differently; Python needs its line breaks and indentation), merged
- * with the previous range when they touch. Ranges come in document order. */
+ * with the previous range when they touch. Ranges come in document order.
+ * The scans for line ends stop at the previous range's end, which is a line
+ * end already: thousands of nodes on one long line (a 1 MB data literal)
+ * cost one pass over it, not one per node. */
 static void add(ranges *r, size_t s, size_t e)
 {
-    while (s > 0 && r->text[s - 1] != '\n') s--;
+    size_t prev = r->n > 0 ? r->hi[r->n - 1] : 0;
+    if (r->n > 0 && e <= prev) return;          /* inside the previous range's lines */
+    while (s > prev && r->text[s - 1] != '\n') s--;
     const char *nl = e < r->len ? memchr(r->text + e, '\n', r->len - e) : NULL;
     e = nl ? (size_t)(nl - r->text) + 1 : r->len;
     if (r->n > 0 && s <= r->hi[r->n - 1]) {
@@ -131,8 +136,9 @@ TSTree *gram_doc_tree_for(gram_doc *d, size_t off, uint64_t budget_us, TSRange *
     if (!d->parser || d->len > GRAM_DOC_PARSE_MAX || d->len > UINT32_MAX / 2) return NULL;
     if (gram_doc_current(d)) return ts_tree_copy(d->tree);
     /* never parsed: a local parse needs the old tree's structure, so the
-     * first context of a document pays for its full parse, once */
-    if (!d->tree && gram_doc_parse(d)) return ts_tree_copy(d->tree);
+     * first context of a document pays for its full parse, once, up to
+     * GRAM_FIRST_PARSE_US (then it is slow: local parses from now on) */
+    if (!d->tree && !d->slow && gram_doc_parse_for(d, GRAM_FIRST_PARSE_US)) return ts_tree_copy(d->tree);
     if (!d->slow) {
         if (gram_doc_parse_for(d, budget_us)) return ts_tree_copy(d->tree);
         d->slow = 1;        /* until a parse completes, go straight to a local one */

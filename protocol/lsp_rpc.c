@@ -3,7 +3,8 @@
  * Decoding parses with JSON_REJECT_DUPLICATES (a message whose "id" or
  * "method" could be read two ways is not answered on a guess) and
  * JSON_ALLOW_NUL (documents may legitimately contain U+0000), then classifies
- * the object. Encoding builds objects in wire order and dumps them through a
+ * the object. A parse during which an allocation failed is out of memory,
+ * even when jansson returns a value (see counting_malloc). Encoding builds objects in wire order and dumps them through a
  * callback into our own malloc'd buffer, so callers free() what they get
  * whatever allocator jansson was given.
  */
@@ -11,6 +12,7 @@
 
 #include "lsp_pos.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,10 +34,74 @@ static void set_error(lsp_rpc_error *e, int code, json_t *id, const char *fmt, .
     e->id = id != NULL ? json_incref(id) : NULL;
 }
 
+/* jansson's allocator for the whole process. jansson does not report every
+ * failed allocation: its lexer drops a byte when its token buffer cannot
+ * grow ("didOpen" parsed as "ddOpen"), and the escape pass that follows
+ * then asserts or reads past the token. So:
+ *  - every failure is counted per thread, and a parse during which one
+ *    happened is out of memory, whatever jansson returned;
+ *  - during a parse, a failed request of up to RESERVE_BYTES is served from
+ *    a static reserve instead, so jansson finishes on valid memory; its
+ *    result is discarded (freed) right after, which empties the reserve.
+ * A failed request larger than the reserve still reaches jansson as NULL.
+ * Installed on the first decode, unless the program gave jansson its own
+ * allocator first. */
+#define RESERVE_BYTES ((size_t)256 << 10)
+
+static _Thread_local unsigned long alloc_failures;
+static _Thread_local int parsing;
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t reserve_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Alignas(16) unsigned char reserve[RESERVE_BYTES];
+static size_t reserve_used, reserve_out;   /* bump pointer, blocks not freed */
+
+static void *reserve_alloc(size_t n)
+{
+    void *p = NULL;
+    n = (n + 15) & ~(size_t)15;
+    pthread_mutex_lock(&reserve_mu);
+    if (n <= RESERVE_BYTES - reserve_used) {
+        p = reserve + reserve_used;
+        reserve_used += n;
+        reserve_out++;
+    }
+    pthread_mutex_unlock(&reserve_mu);
+    return p;
+}
+
+static void *counting_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p != NULL)
+        return p;
+    alloc_failures++;
+    return parsing && n <= RESERVE_BYTES ? reserve_alloc(n) : NULL;
+}
+
+static void counting_free(void *p)
+{
+    if ((unsigned char *)p < reserve || (unsigned char *)p >= reserve + RESERVE_BYTES) {
+        free(p);
+        return;
+    }
+    pthread_mutex_lock(&reserve_mu);
+    if (--reserve_out == 0)
+        reserve_used = 0;
+    pthread_mutex_unlock(&reserve_mu);
+}
+
+static void install_alloc(void)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    if (m == malloc && f == free)
+        json_set_alloc_funcs(counting_malloc, counting_free);
+}
+
 static int parse_failed(const json_error_t *je, lsp_rpc_error *err)
 {
-    /* jansson leaves the error untouched (zeroed by us) when it fails to
-     * allocate its lexer: no text also means out of memory. */
+    /* no text: jansson could not even allocate its lexer */
     if (json_error_code(je) == json_error_out_of_memory || je->text[0] == '\0') {
         set_error(err, LSP_ERR_INTERNAL, NULL, "out of memory while parsing");
         return -1;
@@ -165,9 +231,19 @@ int lsp_msg_decode(const char *body, size_t len, lsp_msg *out, lsp_rpc_error *er
     memset(err, 0, sizeof *err);
     json_error_t je;
     memset(&je, 0, sizeof je);
+    pthread_once(&alloc_once, install_alloc);
+    unsigned long failed_before = alloc_failures;
+    parsing = 1;
     json_t *root = json_loadb(body != NULL ? body : "", body != NULL ? len : 0,
                               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
                               &je);
+    parsing = 0;
+    if (alloc_failures != failed_before) {
+        /* Whatever jansson made of the body, it is not the body. */
+        json_decref(root);
+        set_error(err, LSP_ERR_INTERNAL, NULL, "out of memory while parsing");
+        return -1;
+    }
     if (root == NULL)
         return parse_failed(&je, err);
     int rc;

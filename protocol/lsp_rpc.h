@@ -5,6 +5,8 @@
  * error that the peer should get back. Batches (top-level arrays) are
  * rejected: LSP does not use them. Encoding produces compact JSON bodies
  * (without the frame header) that the caller owns and frees with free().
+ * The first decode gives jansson a process-wide allocator (malloc/free that
+ * count failures; see lsp_rpc.c): jansson does not report every failure.
  */
 #ifndef SPARKD_LSP_RPC_H
 #define SPARKD_LSP_RPC_H
@@ -53,7 +55,8 @@ typedef struct {
  * names one of our own requests. */
 typedef struct {
     int code;               /* LSP_ERR_PARSE or LSP_ERR_INVALID_REQUEST;
-                               LSP_ERR_INTERNAL when out of memory */
+                               LSP_ERR_INTERNAL when any allocation failed
+                               while parsing (never a half-read message) */
     char message[160];
     json_t *id;             /* owned; release with lsp_rpc_error_clear() */
 } lsp_rpc_error;

@@ -298,7 +298,8 @@ static const char COMPLETE_USAGE[] =
     "  --device D        cpu[:threads=N] (default cpu)\n"
     "  --threads N       kernel threads (0 = all cores)\n"
     "  -n N              max new tokens (default 64)\n"
-    "  --max-lines N     max lines of the suggestion (default 8; 1 = single line)\n"
+    "  --max-lines N     max lines of the suggestion (default: as the editor's, 8,\n"
+    "                    or 1 where the syntax says finish this line)\n"
     "  --temp T, --seed S\n"
     "  --no-lookup       no prompt-lookup drafting\n";
 
@@ -338,8 +339,8 @@ int cmd_complete(int argc, char **argv)
     if (npos != 3) { fputs(COMPLETE_USAGE, stderr); return 2; }
     char *end1, *end2;
     long line = strtol(pos[1], &end1, 10), col = strtol(pos[2], &end2, 10);
-    long ml = max_lines ? strtol(max_lines, NULL, 10) : 8;
-    if (*end1 || *end2 || line < 1 || col < 1 || ml < 1) {
+    long ml = max_lines ? strtol(max_lines, NULL, 10) : 0;   /* 0: the editor's limits */
+    if (*end1 || *end2 || line < 1 || col < 1 || (max_lines && ml < 1)) {
         fprintf(stderr, "sparkd complete: LINE and COL must be positive integers (1-based), --max-lines >= 1\n");
         return 2;
     }
@@ -373,8 +374,10 @@ int cmd_complete(int argc, char **argv)
     r.suffix = text + off;
     r.suffix_len = len - off;
     r.path = pos[0];
-    r.max_tokens = cfg.n_predict;
-    r.max_lines = (int)ml;
+    /* the limits of an invoked completion in the editor, unless --max-lines says */
+    gram_ctx *gc = gram_context_from_text(gram_lang_find(NULL, pos[0]), text, off, text + off, len - off);
+    srv_completion_limits(&cfg, 1, text + off, len - off, gc, &r.max_tokens, &r.max_lines);
+    if (max_lines) r.max_lines = (int)ml;
     r.temperature = (float)cfg.temp;
     r.seed = cfg.seed;
     int rc = 1;
@@ -386,7 +389,6 @@ int cmd_complete(int argc, char **argv)
     size_t n;
     const char *out = eng_job_text(j, &n);
     /* the same syntax-aware trimming as the language server */
-    gram_ctx *gc = gram_context_from_text(gram_lang_find(NULL, pos[0]), text, off, text + off, len - off);
     gram_trim_result tr = { NULL, 0, GRAM_TRIM_KEPT, 0, 0 };
     if (gc && n) gram_trim(gc, text, off, text + off, len - off, out, n, &tr);
     if (tr.text) { out = tr.text; n = tr.len; }
@@ -400,9 +402,9 @@ int cmd_complete(int argc, char **argv)
             eng_stop_name(eng_job_stop_reason(j)));
     if (tr.reason != GRAM_TRIM_KEPT) fprintf(stderr, "trimmed: %s\n", gram_trim_reason_name(tr.reason));
     free(tr.text);
-    gram_context_free(gc);
     rc = 0;
 out:
+    gram_context_free(gc);
     eng_job_free(j);
     eng_engine_free(e);
     free(text);

@@ -13,6 +13,7 @@
 #include "srv_config.h"
 #include "srv_io.h"
 #include "srv_log.h"
+#include "srv_sandbox.h"
 
 static const char USAGE[] =
     "usage: sparkd [--help] [--version] COMMAND [ARGS]\n"
@@ -48,6 +49,7 @@ static const char LSP_USAGE[] =
     "  --cache PATH       KV cache file (default $XDG_CACHE_HOME/sparkd/kv.sqlite3)\n"
     "  --no-cache         no KV cache\n"
     "  --cache-size S     cap of the cache file (default 1G)\n"
+    "  --cache-mem S      cap of the cache's in-memory tier (default 256M)\n"
     "  --threads N        worker threads (0 = all cores)\n"
     "  -n N               max new tokens per completion\n"
     "  --temp T           sampling temperature (0 = greedy)\n"
@@ -55,6 +57,9 @@ static const char LSP_USAGE[] =
     "  --debounce-ms N    per-document debounce of completion requests\n"
     "  --no-engine        serve LSP without loading a model (no completions)\n"
     "  --fim-order O      auto|psm|spm: prompt order (auto: the model's own)\n"
+    "  --max-open-documents N  most documents open at once (default 1000)\n"
+    "  --max-open-bytes N      most bytes in all open documents together (default 536870912)\n"
+    "  --no-sandbox       no seccomp filter (by default sockets and exec are refused)\n"
     "  -h, --help         this help\n"
     "\n"
     "Every option can also come from the client as initializationOptions or\n"
@@ -65,7 +70,9 @@ static int cmd_lsp(int argc, char **argv)
 {
     srv_config cfg;
     srv_config_defaults(&cfg);
-    if (cli_parse(&cfg, argc, argv, LSP_USAGE, NULL, 0, NULL, 0) < 0) return 2;
+    const char *no_sandbox = NULL;
+    const cli_flag extras[] = { { "no_sandbox", &no_sandbox, 1 } };
+    if (cli_parse(&cfg, argc, argv, LSP_USAGE, extras, 1, NULL, 0) < 0) return 2;
     int rc;
     srv_log_level level;
     srv_log_level_parse(cfg.log_level, &level);
@@ -75,6 +82,15 @@ static int cmd_lsp(int argc, char **argv)
         fprintf(stderr, "sparkd: cannot open the log file; check the path and its directory's permissions\n");
         return 1;
     }
+    /* Start-up is done (flags read, log open); no thread runs yet, so every
+     * thread the server starts inherits the filter. */
+    char err[256];
+    if (no_sandbox) srv_info("sandbox: off (--no-sandbox)");
+    else if (srv_sandbox_install(err, sizeof err)) {
+        srv_error("sandbox: cannot install the seccomp filter: %s", err);
+        srv_log_close();
+        return 1;
+    } else srv_info("sandbox: on (seccomp: %s)", srv_sandbox_summary());
     rc = srv_io_run(&cfg, STDIN_FILENO, STDOUT_FILENO);
     srv_log_close();
     return rc;

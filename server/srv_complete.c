@@ -57,11 +57,12 @@ static json_t *answer(comp_kind kind, uint32_t line, uint32_t ch, const char *te
     return json_pack("{s:b,s:o}", "isIncomplete", 1, "items", items);
 }
 
-/* Forward typing: the text typed since the suggestion was shown is its start. */
-static int fast_path(open_doc *d, size_t off, const char **rest, size_t *rest_len)
+/* Forward typing: the text typed since the suggestion was shown is its start.
+ * An invoked request is not answered from a typing suggestion (shorter). */
+static int fast_path(open_doc *d, size_t off, int invoked, const char **rest, size_t *rest_len)
 {
     shown_suggestion *sh = &d->shown;
-    if (!sh->text || off < sh->anchor || off - sh->anchor >= sh->len) return 0;
+    if (!sh->text || off < sh->anchor || off - sh->anchor >= sh->len || invoked > sh->invoked) return 0;
     size_t typed = off - sh->anchor;
     char buf[128 + 256];
     if (typed > 256 || sh->anchor < sh->tail_len) return 0;
@@ -74,7 +75,7 @@ static int fast_path(open_doc *d, size_t off, const char **rest, size_t *rest_le
     return 1;
 }
 
-static void remember_shown(open_doc *d, size_t anchor, const char *text, size_t len)
+static void remember_shown(open_doc *d, size_t anchor, int invoked, const char *text, size_t len)
 {
     srv_shown_clear(&d->shown);
     char *t = malloc(len);
@@ -84,6 +85,7 @@ static void remember_shown(open_doc *d, size_t anchor, const char *text, size_t 
     sh->text = t;
     sh->len = len;
     sh->anchor = anchor;
+    sh->invoked = invoked;
     sh->tail_len = anchor < sizeof sh->tail ? anchor : sizeof sh->tail;
     srv_doc_copy(d->doc, anchor - sh->tail_len, anchor, sh->tail);
 }
@@ -132,6 +134,19 @@ static void add_context_files(srv_lsp *s, const open_doc *self, srv_job_req *req
 }
 
 
+void srv_completion_limits(const srv_config *cfg, int invoked, const char *suffix, size_t suffix_len,
+                           const gram_ctx *gram, int *max_tokens, int *max_lines)
+{
+    int mid_line = 0;
+    for (size_t i = 0; i < suffix_len && suffix[i] != '\n'; i++)
+        if (suffix[i] != ' ' && suffix[i] != '\t' && suffix[i] != '\r') { mid_line = 1; break; }
+    /* Automatic triggers (typing) want an answer within a keystroke: short,
+     * one line when the cursor is mid-line; invoked ones may be longer. */
+    *max_tokens = invoked || cfg->n_predict < 32 ? cfg->n_predict : 32;
+    *max_lines = invoked ? 8 : mid_line ? 1 : 3;
+    if (gram && !gram->multiline) *max_lines = 1;   /* the syntax says: finish this line only */
+}
+
 static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json_t **result, fail *f)
 {
     const char *uri;
@@ -151,13 +166,18 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     open_doc *d = srv_find_doc(s, uri, ulen);
     if (!d) return srv_failf(f, -32602, "%s is not open", uri);
     s->comp.requests++;
+    if (d->out_of_sync) {   /* its text is stale: no position in it can be trusted */
+        count_empty(s, "document out of sync since a refused change");
+        *result = answer(kind, line, ch, NULL, 0);
+        return 0;
+    }
     int clamped = 0;
     size_t off = srv_doc_offset(d->doc, s->enc, line, ch, &clamped);
     if (clamped) srv_warn("%s: position %u:%u is past the end of the line or document; clamped", uri, line, ch);
 
     const char *rest;
     size_t rest_len;
-    if (fast_path(d, off, &rest, &rest_len)) {
+    if (fast_path(d, off, invoked, &rest, &rest_len)) {
         s->comp.fast_path++;
         s->comp.answered++;
         *result = answer(kind, line, ch, rest, rest_len);
@@ -173,7 +193,9 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     comp_req *cr = calloc(1, sizeof *cr);
     if (!req || !cr) { free(req); free(cr); return srv_failf(f, -32603, "out of memory"); }
     req->user = cr;
-    *cr = (comp_req){ kind, line, ch, off, d->version, NULL, 0, 0, NULL };
+    req->user_free = free;      /* no owned members in a completion's comp_req */
+    *cr = (comp_req){ .kind = kind, .line = line, .character = ch, .anchor = off, .version = d->version,
+                      .invoked = invoked };
     req->id = json_incref(id);
     req->uri = malloc(ulen + 1);
     if (req->uri) { memcpy(req->uri, uri, ulen); req->uri[ulen] = 0; }
@@ -187,19 +209,18 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
         srv_job_req_free(req);
         return srv_failf(f, -32603, "out of memory");
     }
-    /* Automatic triggers: shorter, single-line when the cursor is mid-line. */
-    int mid_line = 0;
-    for (size_t i = 0; i < req->suffix_len && req->suffix[i] != '\n'; i++)
-        if (req->suffix[i] != ' ' && req->suffix[i] != '\t' && req->suffix[i] != '\r') { mid_line = 1; break; }
-    /* Automatic triggers (typing) want an answer within a keystroke: short,
-     * one line unless the syntax opens a block; invoked ones may be longer. */
-    req->max_tokens = invoked || s->cfg->n_predict < 32 ? s->cfg->n_predict : 32;
-    req->max_lines = invoked ? 8 : mid_line ? 1 : 3;
-    if (d->gram && (req->gram = gram_context_new(d->gram, off)) && !req->gram->multiline)
-        req->max_lines = 1;         /* the syntax says: finish this line only */
+    if (d->gram) req->gram = gram_context_new(d->gram, off);
+    srv_completion_limits(s->cfg, invoked, req->suffix, req->suffix_len, req->gram, &req->max_tokens,
+                          &req->max_lines);
     req->temperature = (float)s->cfg->temp;
     req->seed = s->cfg->seed;
-    req->debounce_ms = invoked ? 0 : s->cfg->debounce_ms;
+    /* Debounce a burst only: a keystroke after a pause starts at once (a
+     * newer one still preempts it between engine steps, and the KV it
+     * computed is kept), one that follows another within debounce_ms waits. */
+    uint64_t now = srv_now_ns();
+    int burst = now - s->last_typed_ns < (uint64_t)s->cfg->debounce_ms * 1000000u;
+    if (!invoked) s->last_typed_ns = now;
+    req->debounce_ms = !invoked && burst ? s->cfg->debounce_ms : 0;
     req->deadline_ms = invoked ? 3000 : 1000;
     srv_sched_submit(s->sched, req);
     return SRV_DEFERRED;
@@ -254,7 +275,7 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
             c->answered++;
             ans = answer(cr->kind, cr->line, cr->character, res->text, res->len);
             open_doc *d = srv_find_doc(s, req->uri, strlen(req->uri));
-            if (d && d->version == cr->version) remember_shown(d, cr->anchor, res->text, res->len);
+            if (d && d->version == cr->version) remember_shown(d, cr->anchor, cr->invoked, res->text, res->len);
             srv_debug("%s: suggestion of %zu bytes in %.1f ms (queue %.1f, prefill %.1f ms for %d of %d "
                       "prompt tokens, decode %.1f ms, %d tokens, %llu/%llu drafts)", req->uri, res->len,
                       us / 1e3, res->queue_ms, res->prefill_ms, res->prompt_tokens - res->reused_tokens,

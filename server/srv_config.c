@@ -24,6 +24,8 @@ typedef struct {
 #define F(id, nm, kd, member, l, h) \
     [id] = { nm, kd, offsetof(srv_config, member), sizeof(((srv_config *)0)->member), l, h }
 
+_Static_assert(SRV_CFG_COUNT <= 32, "srv_config.pinned has one bit per field");
+
 static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_LOG_LEVEL, "log_level", K_LEVEL, log_level, 0, 0),
     F(SRV_CFG_LOG_FILE, "log_file", K_STR, log_file, 0, 0),
@@ -41,6 +43,9 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_NO_ENGINE, "no_engine", K_BOOL, no_engine, 0, 1),
     F(SRV_CFG_FIM_ORDER, "fim_order", K_STR, fim_order, 0, 0),
     F(SRV_CFG_CACHE_SIZE, "cache_size", K_STR, cache_size, 0, 0),
+    F(SRV_CFG_MAX_OPEN_DOCUMENTS, "max_open_documents", K_INT, max_open_documents, 1, 1000000),
+    F(SRV_CFG_MAX_OPEN_BYTES, "max_open_bytes", K_SIZE, max_open_bytes, 1024, (double)((uint64_t)1 << 40)),
+    F(SRV_CFG_CACHE_MEM, "cache_mem", K_STR, cache_mem, 0, 0),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -54,6 +59,9 @@ void srv_config_defaults(srv_config *c)
     c->debounce_ms = 15;
     strcpy(c->fim_order, "auto");
     strcpy(c->cache_size, "1G");
+    strcpy(c->cache_mem, "256M");
+    c->max_open_documents = 1000;
+    c->max_open_bytes = (size_t)512 << 20;
 }
 
 static int find(const char *name)
@@ -71,7 +79,8 @@ static int put_number(srv_config *c, const field *f, double v, char *err, size_t
         return -1;
     }
     if (f->k != K_U64 && (v < f->lo || v > f->hi)) {
-        snprintf(err, errlen, "%s must be between %g and %g", f->name, f->lo, f->hi);
+        if (f->k == K_DOUBLE) snprintf(err, errlen, "%s must be between %g and %g", f->name, f->lo, f->hi);
+        else snprintf(err, errlen, "%s must be between %.0f and %.0f", f->name, f->lo, f->hi);
         return -1;
     }
     char *p = (char *)c + f->off;
@@ -90,7 +99,8 @@ static int put_string(srv_config *c, const field *f, const char *s, char *err, s
         snprintf(err, errlen, "%s must be auto, psm or spm", f->name);
         return -1;
     }
-    if (f->off == offsetof(srv_config, cache_size) && kvc_parse_size(s) <= 0) {
+    if ((f->off == offsetof(srv_config, cache_size) || f->off == offsetof(srv_config, cache_mem)) &&
+        kvc_parse_size(s) <= 0) {
         snprintf(err, errlen, "%s must be a size such as 512M or 2G, not '%s'", f->name, s);
         return -1;
     }

@@ -32,6 +32,9 @@ typedef struct {
     int no_engine;              /* 1: serve LSP without loading any model */
     char fim_order[8];          /* auto | psm | spm */
     char cache_size[24];        /* cap of the KV cache file: "1G", "512M", bytes */
+    char cache_mem[24];         /* cap of the cache's in-memory tier: "256M" */
+    int max_open_documents;     /* didOpen beyond this many documents is refused */
+    size_t max_open_bytes;      /* edits that grow all open documents past this are refused */
     uint32_t pinned;            /* bit per field set on the command line */
 } srv_config;
 
@@ -39,7 +42,8 @@ typedef struct {
 enum {
     SRV_CFG_LOG_LEVEL, SRV_CFG_LOG_FILE, SRV_CFG_MAX_MESSAGE, SRV_CFG_MODEL, SRV_CFG_DRAFT,
     SRV_CFG_DEVICE, SRV_CFG_CACHE, SRV_CFG_NO_CACHE, SRV_CFG_THREADS, SRV_CFG_N_PREDICT,
-    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_FIM_ORDER, SRV_CFG_CACHE_SIZE, SRV_CFG_COUNT
+    SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_FIM_ORDER, SRV_CFG_CACHE_SIZE,
+    SRV_CFG_MAX_OPEN_DOCUMENTS, SRV_CFG_MAX_OPEN_BYTES, SRV_CFG_CACHE_MEM, SRV_CFG_COUNT
 };
 
 void srv_config_defaults(srv_config *c);

@@ -166,6 +166,7 @@ int srv_doc_replace(srv_doc *d, size_t start, size_t end, const char *text, size
     if (start > d->len) start = d->len;
     if (end > d->len) end = d->len;
     if (end < start) end = start;
+    if (start == end && len == 0) return 0;   /* nothing to do (and d->c may be NULL) */
 
     /* The chunks [lo, hi] are rebuilt from: their bytes before start, text,
      * their bytes after end. Neighbours join when the result would be small

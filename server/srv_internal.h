@@ -21,6 +21,7 @@ typedef struct {
     size_t anchor;          /* byte offset where it was shown */
     char tail[128];         /* the bytes just before anchor, then */
     size_t tail_len;
+    int invoked;            /* it answered an invoked request (its longer limits) */
 } shown_suggestion;
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     srv_doc *doc;
     gram_doc *gram;         /* its syntax tree, edited along (NULL: out of memory) */
     shown_suggestion shown;
+    int out_of_sync;        /* a change was refused (max_open_bytes): the text is stale, so
+                               completions and actions are empty until the next didOpen */
 } open_doc;
 
 /* Completion counters for sparkd/stats: every empty answer has a reason. */
@@ -46,6 +49,20 @@ typedef struct {
     srv_stats latency;      /* request -> answer (its histogram) */
 } comp_stats;
 
+/* A reply to a request the server sent: result or error (the JSON-RPC error
+ * object) is set, borrowed for the call; both NULL when no reply will come
+ * (the server is closing). Runs exactly once per request. */
+typedef void (*srv_reply_fn)(srv_lsp *s, void *ud, json_t *result, json_t *error);
+
+/* A server -> client request waiting for its reply. */
+typedef struct {
+    json_int_t id;
+    srv_reply_fn fn;
+    void *ud;
+} out_request;
+
+typedef struct load_progress load_progress;     /* srv_progress.c */
+
 struct srv_lsp {
     srv_config *cfg;
     srv_send_fn send;
@@ -60,6 +77,14 @@ struct srv_lsp {
     srv_sched *sched;       /* completions; NULL: none (unit tests, no engine) */
     int client_inline;      /* client advertised textDocument.inlineCompletion */
     comp_stats comp;
+    out_request *out_reqs;  /* server -> client requests awaiting replies */
+    size_t n_out, cap_out;
+    json_int_t next_out_id;
+    int client_progress;    /* client advertised window.workDoneProgress */
+    json_t *init_token;     /* initialize's workDoneToken, until the first load uses it (owned) */
+    load_progress *progress;/* the model load being reported, or NULL */
+    uint64_t last_typed_ns; /* when the last automatic completion was asked (debounce) */
+    struct comp_req *rewrites;  /* rewrites running (srv_rewrite.c), for progress cancel */
 };
 
 /* A handler's failure: the JSON-RPC error to answer with. */
@@ -74,6 +99,13 @@ int srv_failf(fail *f, int code, const char *fmt, ...) __attribute__((format(pri
 /* Replies (and counts) a result (borrowed) or an error. */
 void srv_reply_result(srv_lsp *s, json_t *id, json_t *result);
 void srv_reply_error(srv_lsp *s, json_t *id, int code, const char *msg);
+/* Sends a notification (params borrowed, may be NULL). */
+void srv_send_notification(srv_lsp *s, const char *method, json_t *params);
+/* Sends a server -> client request (params borrowed); fn gets the reply.
+ * Returns 0, or -1 when out of memory (then fn is never called). */
+int srv_send_request(srv_lsp *s, const char *method, json_t *params, srv_reply_fn fn, void *ud);
+/* Model-load progress ($/progress; srv_progress.c). */
+void srv_progress_free(srv_lsp *s);
 /* Member `key` of o with jansson type t, or NULL with *f set ("what.key ..."). */
 json_t *srv_member(json_t *o, const char *what, const char *key, json_type t, fail *f);
 int srv_get_uint32(json_t *o, const char *what, const char *key, uint32_t *out, fail *f);
@@ -83,16 +115,28 @@ json_t *srv_text_document(json_t *params, const char **uri, size_t *len, fail *f
 
 typedef enum { KIND_INLINE, KIND_COMPLETION, KIND_ACTION } comp_kind;
 
+typedef struct work_progress work_progress;     /* srv_rewrite.c */
+
 /* What the answer needs to know about its request (srv_job_req.user). */
-typedef struct {
+typedef struct comp_req {
     comp_kind kind;
     uint32_t line, character;   /* the cursor, as the client sent it */
     size_t anchor;              /* cursor byte offset when asked */
     int version;                /* document version when asked */
+    int invoked;                /* the user asked (longer limits) rather than typing */
     json_t *action;             /* KIND_ACTION: the CodeAction being resolved (owned) */
     uint32_t edit_line;         /* KIND_ACTION: where the edit goes (line start) */
     int action_kind;            /* KIND_ACTION: which action */
     char *indent;               /* KIND_ACTION: the indentation of inserted lines (owned) */
+    /* KIND_ACTION, for the parse check and the minimal edit: */
+    char *doc;                  /* the document's text when asked (owned) */
+    size_t doc_len, edit_a, edit_b;     /* the model's text replaces doc[edit_a, edit_b) */
+    const gram_lang *lang;
+    json_t *command_id;         /* workspace/executeCommand's id (owned): the edit goes out
+                                   with workspace/applyEdit; NULL: codeAction/resolve */
+    work_progress *progress;    /* $/progress of a rewrite, or NULL */
+    struct comp_req *next_rw;   /* srv_lsp.rewrites: the rewrites running */
+    json_t *job_id;             /* the scheduler's id of the job (borrowed from its req) */
 } comp_req;
 
 /* Completion handlers (srv_complete.c). */
@@ -104,6 +148,31 @@ int srv_did_partially_accept(srv_lsp *s, json_t *id, json_t *params, json_t **re
 int srv_code_action(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 int srv_code_action_resolve(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
 void srv_action_done(srv_lsp *s, srv_job_req *req, srv_job_res *res);
+/* Submits a rewrite of doc lines [line, end_line) with instruction (NULL:
+ * action's own); id answers it (resolve) or command_id (executeCommand). */
+int srv_rewrite_submit(srv_lsp *s, open_doc *d, int action, uint32_t line, uint32_t end_line,
+                       const char *instruction, json_t *id, json_t *action_json, json_t *command_id,
+                       json_t *work_token, fail *f);
+/* Rewrites (srv_rewrite.c): the command, its progress and cancellation. */
+#define SRV_REWRITE_COMMAND "sparkd.rewrite"
+#define SRV_ACT_REWRITE 6           /* the action "rewrite with instruction…" */
+#define SRV_REWRITE_MAX_LINES 200   /* the largest region a rewrite takes */
+/* The lines [*line, *end) a rewrite of range r (start line, char, end line,
+ * char) works on: the selected lines, or the enclosing function for an
+ * empty range. 0, or -1 when there is none or it is too big. */
+int srv_rewrite_region(open_doc *d, const uint32_t r[4], uint32_t *line, uint32_t *end);
+/* Parses an LSP Range: start <= end, every field a uint32. */
+int srv_parse_range(json_t *range, uint32_t v[4], fail *f);
+int srv_execute_command(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
+int srv_work_done_cancel(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f);
+/* Starts (token given, or created when the client supports it) / ends the
+ * work-done progress of a rewrite; progress comes from the scheduler. */
+void srv_rewrite_begin(srv_lsp *s, comp_req *cr, json_t *token, const char *title);
+void srv_rewrite_end(srv_lsp *s, comp_req *cr, const char *message);
+void srv_rewrite_progress(void *ud, srv_job_req *req, int generated);
+/* Sends workspace/applyEdit for an executeCommand rewrite; answers the
+ * command when the client replies. */
+void srv_rewrite_apply(srv_lsp *s, comp_req *cr, json_t *edit, const char *label);
 /* The path part of a file:// URI (else the URI), malloc'd; NULL on OOM. */
 char *srv_uri_path(const char *uri);
 /* Copies doc[a, b) into a new NUL-terminated buffer (*len set); NULL on OOM. */

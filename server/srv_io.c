@@ -19,6 +19,8 @@
 typedef struct {
     struct ev_loop *loop;
     ev_io rd, wr, done;     /* stdin, stdout, finished completions */
+    ev_signal term, intr;   /* SIGTERM, SIGINT: stop cleanly */
+    int stop_signal;        /* the signal that ended the loop, or 0 */
     int in_fd, out_fd;
     lsp_framer *framer;
     srv_lsp *lsp;
@@ -140,6 +142,18 @@ static void done_cb(struct ev_loop *loop, ev_io *w, int revents)
     srv_sched_drain(io->sched);
 }
 
+/* SIGTERM/SIGINT: leave the loop; srv_sched_free then preempts a running
+ * decode between two engine steps and closes the cache, so the process ends
+ * within a step with the database consistent. */
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    io_ctx *io = w->data;
+    (void)revents;
+    io->stop_signal = w->signum;
+    srv_info("%s received: stopping", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop; (void)revents;
@@ -158,6 +172,8 @@ static void final_flush(io_ctx *io)
 
 int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
 {
+    /* A client that stops reading must not kill us: writes then fail with
+     * EPIPE and the loop ends (flush_out). */
     signal(SIGPIPE, SIG_IGN);
     io_ctx io = { .in_fd = in_fd, .out_fd = out_fd };
     io.loop = ev_default_loop(EVFLAG_AUTO);
@@ -170,7 +186,7 @@ int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
     }
     if (!cfg->no_engine) {
         char err[256];
-        io.sched = srv_sched_new(cfg, srv_completion_done, io.lsp, err, sizeof err);
+        io.sched = srv_sched_new(cfg, srv_completion_done, srv_load_progress, io.lsp, err, sizeof err);
         if (!io.sched) srv_error("completions disabled: %s", err);
         else {
             srv_lsp_set_sched(io.lsp, io.sched);
@@ -185,15 +201,23 @@ int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
     ev_io_init(&io.wr, write_cb, out_fd, EV_WRITE);
     io.rd.data = io.wr.data = &io;
     ev_io_start(io.loop, &io.rd);
+    ev_signal_init(&io.term, signal_cb, SIGTERM);
+    ev_signal_init(&io.intr, signal_cb, SIGINT);
+    io.term.data = io.intr.data = &io;
+    ev_signal_start(io.loop, &io.term);
+    ev_signal_start(io.loop, &io.intr);
     srv_info("sparkd lsp: serving on stdin/stdout (pid %d)", (int)getpid());
 
     ev_run(io.loop, 0);
 
     final_flush(&io);
-    int code = srv_lsp_exit_code(io.lsp);
+    /* stopped by a signal: a requested stop, not a failure */
+    int code = io.stop_signal ? 0 : srv_lsp_exit_code(io.lsp);
     srv_info("exiting with status %d", code);
     ev_io_stop(io.loop, &io.rd);
     ev_io_stop(io.loop, &io.wr);
+    ev_signal_stop(io.loop, &io.term);
+    ev_signal_stop(io.loop, &io.intr);
     if (io.sched) { ev_io_stop(io.loop, &io.done); srv_sched_free(io.sched); }
     srv_lsp_free(io.lsp);
     lsp_framer_free(io.framer);

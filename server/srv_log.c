@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,11 @@ int srv_log_open_file(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
+    /* the log may quote code: an older log file of ours that others can
+     * read is made private too (not a terminal or a pipe given as path) */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077))
+        fchmod(fd, 0600);
     FILE *f = fdopen(fd, "a");
     if (!f) { int e = errno; close(fd); errno = e; return -1; }
     setvbuf(f, NULL, _IOLBF, 0);

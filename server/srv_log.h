@@ -17,8 +17,8 @@ const char *srv_log_level_name(srv_log_level l);
 
 void srv_log_set_level(srv_log_level l);
 srv_log_level srv_log_get_level(void);
-/* Appends to path (created 0600). Returns 0, or -1 with errno set; on failure
- * the log stays on stderr. */
+/* Appends to path (created 0600; an existing regular file of ours is made
+ * 0600). Returns 0, or -1 with errno set; on failure the log stays on stderr. */
 int srv_log_open_file(const char *path);
 void srv_log_close(void);
 

@@ -52,6 +52,49 @@ void srv_reply_error(srv_lsp *s, json_t *id, int code, const char *msg)
     s->stats.errors++;
 }
 
+void srv_send_notification(srv_lsp *s, const char *method, json_t *params)
+{
+    size_t len = 0;
+    char *body = lsp_encode_notification(method, params, &len);
+    send_body(s, body, len);
+}
+
+int srv_send_request(srv_lsp *s, const char *method, json_t *params, srv_reply_fn fn, void *ud)
+{
+    if (s->n_out == s->cap_out) {
+        size_t cap = s->cap_out ? s->cap_out * 2 : 4;
+        out_request *v = realloc(s->out_reqs, cap * sizeof *v);
+        if (!v) return -1;
+        s->out_reqs = v;
+        s->cap_out = cap;
+    }
+    json_t *id = json_integer(++s->next_out_id);
+    size_t len = 0;
+    char *body = id ? lsp_encode_request(id, method, params, &len) : NULL;
+    json_decref(id);
+    if (!body) return -1;
+    s->out_reqs[s->n_out++] = (out_request){ s->next_out_id, fn, ud };
+    send_body(s, body, len);
+    return 0;
+}
+
+/* Routes a reply to the request it answers. */
+static void handle_response(srv_lsp *s, lsp_msg *m)
+{
+    for (size_t i = 0; m->id && json_is_integer(m->id) && i < s->n_out; i++) {
+        if (s->out_reqs[i].id != json_integer_value(m->id)) continue;
+        out_request r = s->out_reqs[i];
+        s->out_reqs[i] = s->out_reqs[--s->n_out];
+        if (m->error) {
+            json_t *msg = json_object_get(m->error, "message");
+            srv_debug("the client refused request %" JSON_INTEGER_FORMAT ": %s", r.id, json_string_value(msg));
+        }
+        r.fn(s, r.ud, m->error ? NULL : m->result, m->error);
+        return;
+    }
+    srv_debug("ignored a response to no request of ours");
+}
+
 /* Mirrors log lines to the client as $/logTrace while tracing is on. */
 static void trace_hook(void *ud, srv_log_level l, const char *msg)
 {
@@ -96,7 +139,7 @@ int srv_get_uint32(json_t *o, const char *what, const char *key, uint32_t *out, 
 }
 
 /* Parses an LSP Range: start <= end, every field a uint32. */
-static int parse_range(json_t *range, uint32_t v[4], fail *f)
+int srv_parse_range(json_t *range, uint32_t v[4], fail *f)
 {
     if (!json_is_object(range)) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "range must be an object");
     json_t *st = srv_member(range, "range", "start", JSON_OBJECT, f);
@@ -142,6 +185,33 @@ static int grow_docs(srv_lsp *s)
     return 0;
 }
 
+// ---------------------------------------------------------------- limits
+
+/* Bytes held by all open documents except `skip` (may be NULL). */
+static size_t open_bytes(const srv_lsp *s, const open_doc *skip)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_docs; i++)
+        if (&s->docs[i] != skip) n += srv_doc_len(s->docs[i].doc);
+    return n;
+}
+
+/* Refuses a notification over a resource limit: the reason goes to the log
+ * (through *f) and to the user as an error window/showMessage. Returns -1. */
+static int refuse(srv_lsp *s, fail *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(srv_lsp *s, fail *f, const char *fmt, ...)
+{
+    char msg[768] = "sparkd: ";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + 8, sizeof msg - 8, fmt, ap);
+    va_end(ap);
+    json_t *p = json_pack("{s:i,s:s}", "type", 1, "message", msg);   /* 1: Error */
+    if (p) srv_send_notification(s, "window/showMessage", p);
+    json_decref(p);
+    return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s", msg + 8);
+}
+
 json_t *srv_text_document(json_t *params, const char **uri, size_t *len, fail *f)
 {
     json_t *td = srv_member(params, "params", "textDocument", JSON_OBJECT, f);
@@ -161,10 +231,19 @@ static int did_open(srv_lsp *s, json_t *id, json_t *params, json_t **result, fai
     json_t *ver = lang ? srv_member(td, "textDocument", "version", JSON_INTEGER, f) : NULL;
     json_t *text = ver ? srv_member(td, "textDocument", "text", JSON_STRING, f) : NULL;
     if (!text) return -1;
-    srv_doc *doc = srv_doc_new(json_string_value(text), json_string_length(text));
+    open_doc *d = srv_find_doc(s, uri, ulen);     /* reopened: its text is replaced */
+    size_t tlen = json_string_length(text), others = open_bytes(s, d);
+    if (!d && s->n_docs >= (size_t)s->cfg->max_open_documents)
+        return refuse(s, f, "cannot open %.200s: %zu documents are open, the most max_open_documents allows; "
+                      "close some, or raise the max_open_documents setting (--max-open-documents)",
+                      uri, s->n_docs);
+    if (tlen > s->cfg->max_open_bytes || others > s->cfg->max_open_bytes - tlen)
+        return refuse(s, f, "cannot open %.200s: its %zu bytes and the %zu of the other open documents are "
+                      "over max_open_bytes (%zu); close some, or raise the max_open_bytes setting "
+                      "(--max-open-bytes)", uri, tlen, others, s->cfg->max_open_bytes);
+    srv_doc *doc = srv_doc_new(json_string_value(text), tlen);
     char *u = malloc(ulen + 1), *l = strdup(json_string_value(lang));
     if (u) { memcpy(u, uri, ulen); u[ulen] = 0; }
-    open_doc *d = srv_find_doc(s, uri, ulen);
     if (!doc || !u || !l || (!d && grow_docs(s))) {
         srv_doc_free(doc); free(u); free(l);
         return srv_failf(f, LSP_ERR_INTERNAL, "out of memory opening %s", uri);
@@ -177,8 +256,8 @@ static int did_open(srv_lsp *s, json_t *id, json_t *params, json_t **result, fai
         d = &s->docs[s->n_docs++];
     }
     *d = (open_doc){ u, ulen, l, (int)json_integer_value(ver), doc,
-                     gram_doc_new(gram_lang_find(l, u), json_string_value(text), json_string_length(text)),
-                     { NULL, 0, 0, "", 0 } };
+                     gram_doc_new(gram_lang_find(l, u), json_string_value(text), tlen),
+                     { 0 }, 0 };
     srv_debug("opened %s (%s, %zu bytes, version %d)", uri, l, srv_doc_len(doc), d->version);
     (void)result;
     return 0;
@@ -195,7 +274,7 @@ static int check_change(json_t *ch, size_t i, fail *f)
     uint32_t v[4];
     if (range && !json_is_object(range))
         return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s.range must be an object", what);
-    if (range && parse_range(range, v, f)) {
+    if (range && srv_parse_range(range, v, f)) {
         char inner[sizeof f->msg];
         snprintf(inner, sizeof inner, "%s", f->msg);
         return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s (in %s)", inner, what);
@@ -203,8 +282,9 @@ static int check_change(json_t *ch, size_t i, fail *f)
     return 0;
 }
 
-/* Applies one (checked) contentChanges entry. */
-static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
+/* Applies one (checked) contentChanges entry, unless the open documents
+ * would then hold more than max_open_bytes (`others`: the bytes of all but d). */
+static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, size_t others, fail *f)
 {
     json_t *text = json_object_get(ch, "text");
     json_t *range = json_object_get(ch, "range");
@@ -212,13 +292,20 @@ static int apply_change(srv_lsp *s, open_doc *d, json_t *ch, size_t i, fail *f)
     if (range) {
         uint32_t v[4];
         int k0 = 0, k1 = 0;
-        parse_range(range, v, f);
+        srv_parse_range(range, v, f);
         a = srv_doc_offset(d->doc, s->enc, v[0], v[1], &k0);
         b = srv_doc_offset(d->doc, s->enc, v[2], v[3], &k1);
         if (k0 || k1)
             srv_warn("didChange %s: contentChanges[%zu] range is past the end of the line or document; clamped",
                      d->uri, i);
     }
+    size_t len = json_string_length(text), kept = srv_doc_len(d->doc) - (b > a ? b - a : 0);
+    size_t cap = s->cfg->max_open_bytes;
+    if (len > cap || others + kept > cap - len)
+        return refuse(s, f, "change to %.200s refused: the open documents would hold %zu bytes, over "
+                      "max_open_bytes (%zu). sparkd's copy of it is now stale (no completions there): close "
+                      "other documents or raise the max_open_bytes setting (--max-open-bytes), then reopen it",
+                      d->uri, others + kept + len, cap);
     if (srv_doc_replace(d->doc, a, b, json_string_value(text), json_string_length(text)))
         return srv_failf(f, LSP_ERR_INTERNAL, "out of memory applying contentChanges[%zu]", i);
     if (d->gram && gram_doc_edit(d->gram, a, b, json_string_value(text), json_string_length(text))) {
@@ -238,6 +325,10 @@ static int did_change(srv_lsp *s, json_t *id, json_t *params, json_t **result, f
     if (!changes) return -1;
     open_doc *d = srv_find_doc(s, uri, ulen);
     if (!d) return srv_failf(f, LSP_ERR_INVALID_PARAMS, "%s is not open", uri);
+    if (d->out_of_sync) {
+        srv_debug("didChange %s: ignored, the document is stale since a refused change", uri);
+        return 0;
+    }
     json_int_t v = json_integer_value(ver);
     if (v <= d->version)
         srv_warn("didChange %s: version %" JSON_INTEGER_FORMAT " does not increase on %d; applied anyway",
@@ -247,8 +338,11 @@ static int did_change(srv_lsp *s, json_t *id, json_t *params, json_t **result, f
     json_t *ch;
     json_array_foreach(changes, i, ch)
         if (check_change(ch, i, f)) return -1;
+    /* Applying can still fail (over max_open_bytes, out of memory): the
+     * client's text and ours then differ, and stay so until it reopens. */
+    size_t others = open_bytes(s, d);
     json_array_foreach(changes, i, ch)
-        if (apply_change(s, d, ch, i, f)) return -1;
+        if (apply_change(s, d, ch, i, others, f)) { d->out_of_sync = 1; return -1; }
     d->version = (int)v;
     (void)result;
     return 0;
@@ -338,11 +432,16 @@ static int initialize(srv_lsp *s, json_t *id, json_t *params, json_t **result, f
     if (!*result) return srv_failf(f, LSP_ERR_INTERNAL, "out of memory");
     json_t *td = json_is_object(caps) ? json_object_get(caps, "textDocument") : NULL;
     s->client_inline = json_is_object(td) && json_object_get(td, "inlineCompletion") != NULL;
+    json_t *win = json_is_object(caps) ? json_object_get(caps, "window") : NULL;
+    s->client_progress = json_is_object(win) && json_is_true(json_object_get(win, "workDoneProgress"));
+    json_t *tok = json_object_get(params, "workDoneToken");
+    if (json_is_string(tok) || json_is_integer(tok)) s->init_token = json_incref(tok);
     if (s->sched) {
         json_t *c = json_object_get(*result, "capabilities");
         json_object_set_new(c, "inlineCompletionProvider", json_object());
         json_object_set_new(c, "codeActionProvider", json_pack("{s:[s],s:b}", "codeActionKinds",
                                                                "refactor.rewrite", "resolveProvider", 1));
+        json_object_set_new(c, "executeCommandProvider", json_pack("{s:[s]}", "commands", SRV_REWRITE_COMMAND));
         /* the completion-list fallback, for clients without inline completion */
         if (!s->client_inline)
             json_object_set_new(c, "completionProvider", json_pack("{s:b,s:[s,s,s]}", "resolveProvider", 0,
@@ -408,6 +507,7 @@ static int stats(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *
     json_t *r = srv_stats_to_json(&s->stats);
     if (!r) return srv_failf(f, LSP_ERR_INTERNAL, "out of memory");
     json_object_set_new(r, "documents", json_integer((json_int_t)s->n_docs));
+    json_object_set_new(r, "document_bytes", json_integer((json_int_t)open_bytes(s, NULL)));
     json_object_set_new(r, "position_encoding", json_string(lsp_encoding_name(s->enc)));
     json_object_set_new(r, "config", srv_config_to_json(s->cfg));
     json_object_set_new(r, "completions", srv_comp_stats_json(&s->comp));
@@ -441,6 +541,8 @@ static const struct route {
     { "textDocument/inlineCompletion", 1, srv_inline_completion },
     { "textDocument/codeAction", 1, srv_code_action },
     { "codeAction/resolve", 1, srv_code_action_resolve },
+    { "workspace/executeCommand", 1, srv_execute_command },
+    { "window/workDoneProgress/cancel", 0, srv_work_done_cancel },
     { "textDocument/completion", 1, srv_completion },
     { "textDocument/didShowCompletion", 0, srv_did_show_completion },
     { "textDocument/didPartiallyAcceptCompletion", 0, srv_did_partially_accept },
@@ -542,7 +644,7 @@ void srv_lsp_handle(srv_lsp *s, const char *body, size_t len)
     switch (m.kind) {
     case LSP_MSG_REQUEST: handle_request(s, &m); break;
     case LSP_MSG_NOTIFICATION: handle_notification(s, &m); break;
-    case LSP_MSG_RESPONSE: srv_debug("ignored a response: sparkd sends no requests yet"); break;
+    case LSP_MSG_RESPONSE: handle_response(s, &m); break;
     }
     lsp_msg_clear(&m);
 }
@@ -573,6 +675,12 @@ void srv_lsp_free(srv_lsp *s)
 {
     if (!s) return;
     srv_log_set_hook(NULL, NULL);
+    while (s->n_out) {      /* no reply will come: let each owner clean up */
+        out_request r = s->out_reqs[--s->n_out];
+        r.fn(s, r.ud, NULL, NULL);
+    }
+    free(s->out_reqs);
+    srv_progress_free(s);
     while (s->n_docs) drop_doc(s, &s->docs[s->n_docs - 1]);
     json_decref(s->comp.empty_reasons);
     free(s->docs);
@@ -591,4 +699,8 @@ const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version)
     return d ? d->doc : NULL;
 }
 
-void srv_lsp_set_sched(srv_lsp *s, srv_sched *sched) { s->sched = sched; }
+void srv_lsp_set_sched(srv_lsp *s, srv_sched *sched)
+{
+    s->sched = sched;
+    if (sched) srv_sched_set_progress(sched, srv_rewrite_progress);   /* rewrites' $/progress */
+}

@@ -45,8 +45,12 @@ const srv_doc *srv_lsp_document(const srv_lsp *s, const char *uri, int *version)
 lsp_encoding srv_lsp_encoding(const srv_lsp *s);
 /* Gives the server its completion scheduler (borrowed; before initialize).
  * Without one, completion capabilities are not advertised. The scheduler's
- * done callback must be srv_completion_done with this srv_lsp as ud. */
+ * callbacks must be srv_completion_done and srv_load_progress with this
+ * srv_lsp as ud. */
 void srv_lsp_set_sched(srv_lsp *s, srv_sched *sched);
 void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res);
+/* The scheduler's load callback (ud: this srv_lsp): reports the model load
+ * as work-done progress when the client supports it. */
+void srv_load_progress(void *ud, const srv_load_event *ev);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,10 @@
 enum { PREEMPT_NONE, PREEMPT_SUPERSEDED, PREEMPT_CANCELLED, PREEMPT_QUIT };
 
 typedef struct done_item {
-    srv_job_req *req;
+    srv_job_req *req;           /* NULL: a load event */
     srv_job_res res;
+    srv_load_event load;
+    int progress;               /* 1: how far req got (res.generated_tokens); req is not ours */
     struct done_item *next;
 } done_item;
 
@@ -39,14 +42,18 @@ struct srv_sched {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     srv_job_req *pending;       /* FIFO */
-    srv_job_req *running;
-    atomic_int preempt;         /* PREEMPT_* for the running request */
+    srv_job_req *running[2];    /* [0] a completion, [1] a background request; both
+                                   while a completion is served between two of its steps */
+    atomic_int preempt[2];      /* PREEMPT_* for each running request */
+    atomic_int fg_pending;      /* completions in pending: a background job yields */
     done_item *done_head, *done_tail;
     int quit;
     srv_config cfg;             /* under mu; the worker loads from a copy */
     unsigned cfg_gen;           /* bumped by srv_sched_configure */
     char status[512];
     srv_sched_done_fn done;
+    srv_sched_load_fn load;
+    srv_sched_progress_fn progress;
     void *ud;
     store_glue glue;        /* worker thread only */
 };
@@ -93,6 +100,7 @@ static kvc_store *open_cache(const srv_config *cfg)
     memset(&o, 0, sizeof o);
     o.path = cfg->cache[0] ? cfg->cache : NULL;
     o.cap_bytes = (uint64_t)kvc_parse_size(cfg->cache_size);
+    o.mem_bytes = (uint64_t)kvc_parse_size(cfg->cache_mem);
     o.log = cache_log;
     char err[256];
     kvc_store *k = kvc_open(&o, err, sizeof err);
@@ -104,11 +112,15 @@ static kvc_store *open_cache(const srv_config *cfg)
 void srv_job_req_free(srv_job_req *r)
 {
     if (!r) return;
+    if (r->user && r->user_free) r->user_free(r->user);
     json_decref(r->id);
     free(r->uri);
     free(r->prefix);
     free(r->suffix);
     free(r->path);
+    free(r->original);
+    free(r->instruction);
+    free(r->language);
     for (size_t i = 0; i < r->n_files; i++) {
         free((char *)r->files[i].path);
         free((char *)r->files[i].text);
@@ -137,6 +149,18 @@ static void push_done(srv_sched *s, srv_job_req *req, const srv_job_res *res)
     done_item *d = calloc(1, sizeof *d);
     if (!d) {   /* cannot even report: drop it, loudly */
         srv_error("out of memory reporting a completion result; request dropped");
+        /* Progress reports still queued for req must not outlive it. */
+        for (done_item **p = &s->done_head, *prev = NULL; *p;) {
+            done_item *q = *p;
+            if (q->progress && q->req == req) {
+                *p = q->next;
+                if (s->done_tail == q) s->done_tail = prev;
+                free(q);
+            } else {
+                prev = q;
+                p = &q->next;
+            }
+        }
         srv_job_req_free(req);
         free(res->text);
         return;
@@ -146,6 +170,38 @@ static void push_done(srv_sched *s, srv_job_req *req, const srv_job_res *res)
     if (s->done_tail) s->done_tail->next = d;
     else s->done_head = d;
     s->done_tail = d;
+}
+
+/* Queues a load event for the loop (s->mu not held). */
+static void push_load(srv_sched *s, srv_load_phase phase, int pct, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void push_load(srv_sched *s, srv_load_phase phase, int pct, int ok, const char *fmt, ...)
+{
+    if (!s->load) return;
+    done_item *d = calloc(1, sizeof *d);
+    if (!d) { srv_warn("out of memory reporting model-load progress"); return; }
+    d->load = (srv_load_event){ phase, pct, ok, "" };
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->load.message, sizeof d->load.message, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail) s->done_tail->next = d;
+    else s->done_head = d;
+    s->done_tail = d;
+    signal_loop(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+static void load_stage(void *ud, const char *stage, const char *path)
+{
+    push_load(ud, SRV_LOAD_STAGE, !strcmp(stage, "main model") ? 10 : 60, 0, "%s %s", stage, base_name(path));
 }
 
 static void empty_result(srv_job_res *res, const char *reason)
@@ -182,16 +238,24 @@ static eng_engine *load_engine(srv_sched *s, const srv_config *cfg)
     p.draft_path = es.draft[0] ? es.draft : NULL;
     p.device = es.device;
     p.fim_order = es.fim_order;
+    p.on_stage = load_stage;
+    p.stage_ud = s;
     double t0 = eng_now_ms();
+    push_load(s, SRV_LOAD_BEGIN, 0, 0, "Loading sparkd model %s", base_name(es.model));
     eng_engine *e = eng_engine_new(&p, err, sizeof err);
     pthread_mutex_lock(&s->mu);
     if (e) snprintf(s->status, sizeof s->status, "ready");
     else snprintf(s->status, sizeof s->status, "%s", err);
     pthread_mutex_unlock(&s->mu);
+    if (e && !cfg->no_cache) push_load(s, SRV_LOAD_STAGE, 90, 0, "KV cache");
     if (e && (s->glue.kvc = open_cache(cfg))) {
         eng_prefix_store st = { &s->glue, glue_restore, glue_save };
         eng_engine_set_store(e, &st);
     }
+    if (e) push_load(s, SRV_LOAD_END, 100, 1, "%s%s%s ready in %.0f ms on %s", base_name(es.model),
+                     es.draft[0] ? " + draft " : "", es.draft[0] ? base_name(es.draft) : "", eng_now_ms() - t0,
+                     es.device);
+    else push_load(s, SRV_LOAD_END, 100, 0, "cannot load %s: %s", base_name(es.model), err);
     if (e) srv_info("engine ready in %.0f ms: %s%s%s on %s", eng_now_ms() - t0, es.model,
                     es.draft[0] ? " + draft " : "", es.draft, es.device);
     else srv_error("cannot load the model: %s (completions will be empty; set --model or the "
@@ -199,9 +263,71 @@ static eng_engine *load_engine(srv_sched *s, const srv_config *cfg)
     return e;
 }
 
+static void serve(srv_sched *s, eng_engine *e, srv_job_req *req);
+
+/* The first request in pending that is ready to run (debounce passed), of
+ * the foreground class, else (unless fg_only) of the background one;
+ * unlinked. *wake is set to the earliest time one becomes ready (s->mu held). */
+static srv_job_req *take_ready(srv_sched *s, int fg_only, uint64_t *wake)
+{
+    uint64_t now = srv_now_ns();
+    srv_job_req **pick = NULL;
+    *wake = UINT64_MAX;
+    for (srv_job_req **pp = &s->pending; *pp; pp = &(*pp)->next) {
+        srv_job_req *r = *pp;
+        uint64_t ready = r->submitted_ns + (uint64_t)r->debounce_ms * 1000000u;
+        if (ready > now) {
+            if (ready < *wake) *wake = ready;
+        } else if (!r->background) {
+            pick = pp;
+            break;
+        } else if (!pick && !fg_only) {
+            pick = pp;
+        }
+    }
+    if (!pick) return NULL;
+    srv_job_req *r = *pick;
+    *pick = r->next;
+    r->next = NULL;
+    if (!r->background) atomic_fetch_sub(&s->fg_pending, 1);
+    return r;
+}
+
+/* Between two steps of a background job: serves the completions that are
+ * ready; the engine parks the background job meanwhile. */
+static void serve_foreground(srv_sched *s, eng_engine *e)
+{
+    for (;;) {
+        uint64_t wake;
+        pthread_mutex_lock(&s->mu);
+        srv_job_req *r = s->quit ? NULL : take_ready(s, 1, &wake);
+        pthread_mutex_unlock(&s->mu);
+        if (!r) return;
+        serve(s, e, r);
+    }
+}
+
+/* Queues how far a background request got (s->mu not held). */
+static void push_progress(srv_sched *s, srv_job_req *req, int generated)
+{
+    if (!s->progress) return;
+    done_item *d = calloc(1, sizeof *d);
+    if (!d) return;     /* a report less */
+    d->req = req;
+    d->progress = 1;
+    d->res.generated_tokens = generated;
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail) s->done_tail->next = d;
+    else s->done_head = d;
+    s->done_tail = d;
+    signal_loop(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Runs one request to its end on the engine. */
 static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *res)
 {
+    atomic_int *preempt = &s->preempt[req->background];
     eng_request r;
     eng_request_init(&r);
     r.prefix = req->prefix;
@@ -215,6 +341,11 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     r.max_lines = req->max_lines;
     r.temperature = req->temperature;
     r.seed = req->seed;
+    r.original = req->original;
+    r.original_len = req->original_len;
+    r.instruction = req->instruction;
+    r.language = req->language;
+    r.line_comment = req->line_comment;
     if (req->deadline_ms > 0) r.deadline_ms = req->submitted_ns / 1e6 + req->deadline_ms;
     char err[256];
     eng_job *j = eng_job_start(e, &r, err, sizeof err);
@@ -223,9 +354,17 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         snprintf(res->detail, sizeof res->detail, "%s", err);
         return;
     }
-    int rc;
+    int rc, reported = 0;
     while ((rc = eng_job_step(j)) == 0) {
-        int p = atomic_load(&s->preempt);
+        if (req->background) {
+            int gen = eng_job_get_stats(j)->generated_tokens;
+            if (gen * 20 / req->max_tokens > reported * 20 / req->max_tokens) {
+                reported = gen;
+                push_progress(s, req, gen);
+            }
+            if (atomic_load(&s->fg_pending) > 0) serve_foreground(s, e);
+        }
+        int p = atomic_load(preempt);
         if (p != PREEMPT_NONE) {
             empty_result(res, p == PREEMPT_CANCELLED ? "cancelled" :
                               p == PREEMPT_QUIT ? "shutting down" : "superseded by a newer request");
@@ -235,6 +374,9 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         }
     }
     memset(res, 0, sizeof *res);
+    if (eng_job_get_stats(j)->device_restarts)
+        srv_warn("device fault during a completion: the device was reset and the request started over%s",
+                 rc < 0 ? ", and failed again" : "");
     if (rc < 0) {
         empty_result(res, "error");
         snprintf(res->detail, sizeof res->detail, "%s", eng_job_error(j));
@@ -259,6 +401,7 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
                     : why == ENG_STOP_DEADLINE ? "deadline reached before any text"
                     : why == ENG_STOP_SUFFIX ? "filtered: duplicate of the code after the cursor"
                     : "model produced nothing";
+        if (!blank && res->text && req->post) req->post(req, res);
     }
     const eng_job_stats *st = eng_job_get_stats(j);
     res->prompt_tokens = st->prompt_tokens;
@@ -274,26 +417,23 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
 }
 
 /* Waits for the next request whose debounce has passed (s->mu held);
- * returns it unlinked, or NULL when quitting. */
-static srv_job_req *next_request(srv_sched *s)
+ * returns it unlinked, or NULL when quitting or when the engine settings
+ * changed from generation gen (reload at once: editors show its progress). */
+static srv_job_req *next_request(srv_sched *s, unsigned gen)
 {
     for (;;) {
-        while (!s->quit && !s->pending) pthread_cond_wait(&s->cv, &s->mu);
-        if (s->quit) return NULL;
-        srv_job_req *r = s->pending;
-        uint64_t ready = r->submitted_ns + (uint64_t)r->debounce_ms * 1000000u, now = srv_now_ns();
-        if (now >= ready) {
-            s->pending = r->next;
-            r->next = NULL;
-            return r;
-        }
+        while (!s->quit && !s->pending && gen == s->cfg_gen) pthread_cond_wait(&s->cv, &s->mu);
+        if (s->quit || gen != s->cfg_gen) return NULL;
+        uint64_t ready, now = srv_now_ns();
+        srv_job_req *r = take_ready(s, 0, &ready);
+        if (r) return r;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t wait = ready - now;
+        uint64_t wait = ready > now ? ready - now : 0;
         ts.tv_sec += (time_t)(wait / 1000000000u);
         ts.tv_nsec += (long)(wait % 1000000000u);
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);   /* a newer request may replace r */
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);   /* a newer request may replace the waiting one */
     }
 }
 
@@ -314,6 +454,34 @@ static eng_engine *reload(srv_sched *s, eng_engine *e, unsigned *gen)
     return e;
 }
 
+/* Runs req (s->mu not held) and queues its result for the loop. */
+static void serve(srv_sched *s, eng_engine *e, srv_job_req *req)
+{
+    int bg = req->background;
+    pthread_mutex_lock(&s->mu);
+    s->running[bg] = req;
+    atomic_store(&s->preempt[bg], s->quit ? PREEMPT_QUIT : PREEMPT_NONE);
+    pthread_mutex_unlock(&s->mu);
+
+    srv_job_res res;
+    double queued = (srv_now_ns() - req->submitted_ns) / 1e6;
+    if (!e) {
+        empty_result(&res, "model unavailable");
+        pthread_mutex_lock(&s->mu);
+        snprintf(res.detail, sizeof res.detail, "%.200s", s->status);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        run_job(s, e, req, &res);
+    }
+    res.queue_ms = queued;
+
+    pthread_mutex_lock(&s->mu);
+    s->running[bg] = NULL;
+    push_done(s, req, &res);
+    signal_loop(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *worker(void *arg)
 {
     srv_sched *s = arg;
@@ -324,33 +492,12 @@ static void *worker(void *arg)
     while (!s->quit && !s->cfg_gen) pthread_cond_wait(&s->cv, &s->mu);
     for (;;) {
         e = reload(s, e, &gen);
-        srv_job_req *req = next_request(s);
-        if (!req) break;
-        if (gen != s->cfg_gen) {   /* settings changed while waiting: reload first */
-            req->next = s->pending;
-            s->pending = req;
-            continue;
-        }
-        s->running = req;
-        atomic_store(&s->preempt, PREEMPT_NONE);
+        srv_job_req *req = next_request(s, gen);
+        if (s->quit) break;
+        if (!req) continue;         /* settings changed: reload first */
         pthread_mutex_unlock(&s->mu);
-
-        srv_job_res res;
-        double queued = (srv_now_ns() - req->submitted_ns) / 1e6;
-        if (!e) {
-            empty_result(&res, "model unavailable");
-            pthread_mutex_lock(&s->mu);
-            snprintf(res.detail, sizeof res.detail, "%.200s", s->status);
-            pthread_mutex_unlock(&s->mu);
-        } else {
-            run_job(s, e, req, &res);
-        }
-        res.queue_ms = queued;
-
+        serve(s, e, req);
         pthread_mutex_lock(&s->mu);
-        s->running = NULL;
-        push_done(s, req, &res);
-        signal_loop(s);
     }
     pthread_mutex_unlock(&s->mu);
     eng_engine_free(e);
@@ -360,12 +507,14 @@ static void *worker(void *arg)
 
 // ---------------------------------------------------------------- loop side
 
-srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud, char *err, size_t errlen)
+srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, srv_sched_load_fn load, void *ud,
+                         char *err, size_t errlen)
 {
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
     s->cfg = *cfg;
     s->done = done;
+    s->load = load;
     s->ud = ud;
     snprintf(s->status, sizeof s->status, "loading");
     pthread_mutex_init(&s->mu, NULL);
@@ -386,7 +535,7 @@ void srv_sched_configure(srv_sched *s, const srv_config *cfg)
     static const size_t LOAD_FIELDS[][2] = {
 #define FLD(f) { offsetof(srv_config, f), sizeof(((srv_config *)0)->f) }
         FLD(model), FLD(draft), FLD(device), FLD(cache), FLD(no_cache), FLD(threads), FLD(fim_order),
-        FLD(cache_size),
+        FLD(cache_size), FLD(cache_mem),
 #undef FLD
     };
     int changed = !s->cfg_gen;
@@ -409,7 +558,8 @@ void srv_sched_submit(srv_sched *s, srv_job_req *req)
     int signalled = 0;
     for (srv_job_req **pp = &s->pending; *pp;) {
         srv_job_req *p = *pp;
-        if (!strcmp(p->uri, req->uri)) {
+        if (!strcmp(p->uri, req->uri) && p->background == req->background) {
+            if (!p->background) atomic_fetch_sub(&s->fg_pending, 1);
             *pp = p->next;
             srv_job_res res;
             empty_result(&res, "superseded by a newer request");
@@ -419,8 +569,10 @@ void srv_sched_submit(srv_sched *s, srv_job_req *req)
             pp = &p->next;
         }
     }
-    if (s->running && !strcmp(s->running->uri, req->uri))
-        atomic_store(&s->preempt, PREEMPT_SUPERSEDED);
+    srv_job_req *run = s->running[req->background];
+    if (run && !strcmp(run->uri, req->uri))
+        atomic_store(&s->preempt[req->background], PREEMPT_SUPERSEDED);
+    if (!req->background) atomic_fetch_add(&s->fg_pending, 1);
     srv_job_req **tail = &s->pending;
     while (*tail) tail = &(*tail)->next;
     *tail = req;
@@ -437,6 +589,7 @@ int srv_sched_cancel(srv_sched *s, json_t *id)
         srv_job_req *p = *pp;
         if (json_equal(p->id, id)) {
             *pp = p->next;
+            if (!p->background) atomic_fetch_sub(&s->fg_pending, 1);
             srv_job_res res;
             empty_result(&res, "cancelled");
             res.cancelled = 1;
@@ -446,10 +599,11 @@ int srv_sched_cancel(srv_sched *s, json_t *id)
             break;
         }
     }
-    if (!found && s->running && json_equal(s->running->id, id)) {
-        atomic_store(&s->preempt, PREEMPT_CANCELLED);
-        found = 1;
-    }
+    for (int k = 0; k < 2 && !found; k++)
+        if (s->running[k] && json_equal(s->running[k]->id, id)) {
+            atomic_store(&s->preempt[k], PREEMPT_CANCELLED);
+            found = 1;
+        }
     pthread_mutex_unlock(&s->mu);
     return found;
 }
@@ -467,10 +621,14 @@ void srv_sched_drain(srv_sched *s)
         }
         pthread_mutex_unlock(&s->mu);
         if (!d) return;
-        s->done(s->ud, d->req, &d->res);
+        if (d->progress) s->progress(s->ud, d->req, d->res.generated_tokens);
+        else if (d->req) s->done(s->ud, d->req, &d->res);
+        else s->load(s->ud, &d->load);
         free(d);
     }
 }
+
+void srv_sched_set_progress(srv_sched *s, srv_sched_progress_fn fn) { s->progress = fn; }
 
 void srv_sched_status(srv_sched *s, char *out, size_t outlen)
 {
@@ -485,7 +643,8 @@ void srv_sched_free(srv_sched *s)
     if (s->started) {
         pthread_mutex_lock(&s->mu);
         s->quit = 1;
-        atomic_store(&s->preempt, PREEMPT_QUIT);
+        atomic_store(&s->preempt[0], PREEMPT_QUIT);
+        atomic_store(&s->preempt[1], PREEMPT_QUIT);
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->th, NULL);
@@ -494,7 +653,7 @@ void srv_sched_free(srv_sched *s)
     while (s->done_head) {
         done_item *d = s->done_head;
         s->done_head = d->next;
-        srv_job_req_free(d->req);
+        if (!d->progress) srv_job_req_free(d->req);
         free(d->res.text);
         free(d);
     }

@@ -12,6 +12,13 @@
  * waiting (answered "superseded" at once) or running (preempted between two
  * engine steps, a few ms). A request waits out its debounce before it starts,
  * so a burst of keystrokes costs one job.
+ *
+ * Background requests (rewrites for code actions: seconds, not
+ * milliseconds) yield to completions: a completion that is ready to run
+ * while a rewrite runs is served between two of the rewrite's steps, and the
+ * rewrite then resumes where it was (the engine parks it; see complete.h).
+ * Supersession only happens within a class: a completion never ends a
+ * rewrite of the same document, nor the reverse.
  */
 #ifndef SPARKD_SRV_SCHED_H
 #define SPARKD_SRV_SCHED_H
@@ -37,6 +44,15 @@ typedef struct {
 
 void srv_engine_setup_resolve(const srv_config *cfg, srv_engine_setup *out);
 
+/* The length limits of a completion at a cursor, the same for the language
+ * server and `sparkd complete`: invoked (the user asked) or automatic
+ * (typing); suffix is the text after the cursor; gram the syntax there (may
+ * be NULL). Defined in srv_complete.c. */
+void srv_completion_limits(const srv_config *cfg, int invoked, const char *suffix, size_t suffix_len,
+                           const gram_ctx *gram, int *max_tokens, int *max_lines);
+
+struct srv_job_res;
+
 /* A completion request. The scheduler owns it from submit to done. */
 typedef struct srv_job_req {
     json_t *id;                 /* the LSP request id (owned reference) */
@@ -54,14 +70,27 @@ typedef struct srv_job_req {
     int deadline_ms;            /* budget from submission; 0 = none */
     uint64_t submitted_ns;
     void *user;                 /* the caller's (e.g. request kind, position) */
+    void (*user_free)(void *);  /* frees user when the scheduler drops the request
+                                   unanswered (shutting down); NULL: nothing to free */
     gram_ctx *gram;             /* syntax at the cursor, for trimming (owned, may be NULL) */
+    int background;             /* 1: yields to completions (rewrites) */
+    /* Rewrites (see eng_request): the region between prefix and suffix. */
+    char *original;             /* owned; NULL: a completion */
+    size_t original_len;
+    char *instruction;          /* owned, may be NULL */
+    char *language;             /* owned, may be NULL */
+    const char *line_comment;   /* static, may be NULL */
+    /* Runs on the worker when the engine's text is final and not empty, before
+     * the result goes to the loop: may replace res->text or empty it with a
+     * reason (a rewrite's parse check). Reads only req and res. NULL: none. */
+    void (*post)(struct srv_job_req *req, struct srv_job_res *res);
     struct srv_job_req *next;   /* scheduler's list link */
 } srv_job_req;
 
 /* What happened to a request. text is owned by the result. reason is a
  * static string naming why the answer is what it is ("" when the text is a
  * normal completion). */
-typedef struct {
+typedef struct srv_job_res {
     char *text;
     size_t len;
     int empty;                  /* 1: no completion to show; reason says why */
@@ -77,13 +106,28 @@ typedef struct {
  * and res (free them with srv_job_req_free / srv_job_res_clear). */
 typedef void (*srv_sched_done_fn)(void *ud, srv_job_req *req, srv_job_res *res);
 
+/* How a model load goes, for work-done progress: one BEGIN, a STAGE before
+ * each part (main model, draft model, cache), one END, in that order. */
+typedef enum { SRV_LOAD_BEGIN, SRV_LOAD_STAGE, SRV_LOAD_END } srv_load_phase;
+typedef struct {
+    srv_load_phase phase;
+    int percentage;             /* 0..100 */
+    int ok;                     /* SRV_LOAD_END: 1 ready, 0 failed (message says why) */
+    char message[600];
+} srv_load_event;
+
+/* Called on the loop thread from srv_sched_drain(), in order with the done
+ * callbacks; ev is borrowed for the call. */
+typedef void (*srv_sched_load_fn)(void *ud, const srv_load_event *ev);
+
 /* Starts the worker. It loads the models in the background once
  * srv_sched_configure() was called (the server does at initialize, after the
  * client's initializationOptions), and again whenever a setting that the
  * engine is built from changes (model, draft, device, cache, threads...).
- * cfg is copied. NULL with err on failure to start (no thread, no eventfd). */
-srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, void *ud,
-                         char *err, size_t errlen);
+ * Each load is reported through load (NULL: not reported). cfg is copied.
+ * NULL with err on failure to start (no thread, no eventfd). */
+srv_sched *srv_sched_new(const srv_config *cfg, srv_sched_done_fn done, srv_sched_load_fn load,
+                         void *ud, char *err, size_t errlen);
 /* Stops the worker (answers nothing more), joins it, frees everything. */
 void srv_sched_free(srv_sched *s);
 int srv_sched_fd(const srv_sched *s);
@@ -94,6 +138,13 @@ void srv_sched_submit(srv_sched *s, srv_job_req *req);
  * Returns 1 if it was found. */
 int srv_sched_cancel(srv_sched *s, json_t *id);
 void srv_sched_drain(srv_sched *s);
+
+/* How far a background request got: generated of max_tokens, reported on
+ * the loop thread from srv_sched_drain() before its done callback (at most
+ * about one call per 5 %). req is borrowed for the call. */
+typedef void (*srv_sched_progress_fn)(void *ud, srv_job_req *req, int generated);
+/* Sets the progress callback (NULL: none); before the first submit. */
+void srv_sched_set_progress(srv_sched *s, srv_sched_progress_fn fn);
 
 /* Model status for logs and stats: "loading", "ready", or the load error. */
 void srv_sched_status(srv_sched *s, char *out, size_t outlen);

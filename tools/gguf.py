@@ -13,7 +13,8 @@ ne = [n_in, n_out] is the numpy array of shape (n_out, n_in): shape = ne[::-1].
     r = GGUFReader("model.gguf")
     r.kv["qwen2.block_count"]          -> 24
     r.tensors["output_norm.weight"]    -> TensorInfo(name, ne, type, offset, nbytes)
-    r.tensor("blk.0.attn_q.weight")    -> float32 array (F32/F16/BF16/Q8_0/Q4_0)
+    r.tensor("blk.0.attn_q.weight")    -> float32 array (F32/F16/BF16/Q8_0/Q4_0,
+                                          Q4_K/Q5_K/Q6_K via tools/kquant.py)
 
     w = GGUFWriter()
     w.add("general.architecture", "llama")          # str
@@ -25,14 +26,19 @@ ne = [n_in, n_out] is the numpy array of shape (n_out, n_in): shape = ne[::-1].
 
 The reader checks bounds, types and alignment but is less strict than the C
 reader (no overlap check); use it on files you trust. The quantizers
-(quantize()) produce the same bytes as engine/gguf_write.c's.
+(quantize()) produce the same bytes as engine/gguf_write.c's; the K-quants'
+(tools/kquant.py) share only the format with engine/device/kq_*.c.
 
 CLI:  gguf.py info FILE [-v] | fixture OUT | check-fixture FILE | selftest
 """
+import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kquant  # noqa: E402
 
 # Metadata value types.
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
@@ -100,6 +106,10 @@ def quantize(x, tname):
         return x.astype(np.float16).tobytes()
     if tname == "BF16":
         return f32_to_bf16(x).tobytes()
+    if tname in kquant.TYPES:
+        if x.size % kquant.QK_K:
+            raise GGUFError(f"{x.size} values is not a whole number of {kquant.QK_K}-element blocks")
+        return kquant.quantize(x, tname)
     if tname not in ("Q8_0", "Q4_0"):
         raise GGUFError(f"cannot quantize to {tname}")
     if x.size % 32:
@@ -148,6 +158,8 @@ def dequantize(raw, tname, n):
         qs = b[:, 2:]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8
         return (d * q).reshape(-1)
+    if tname in kquant.TYPES:
+        return kquant.dequantize(raw, tname)
     raise GGUFError(f"dequantization of {tname} is not implemented")
 
 
@@ -319,7 +331,7 @@ class GGUFWriter:
             self.kv[key] = (vtype if vtype is not None else _infer_vtype(value), None, value)
 
     def add_tensor(self, name, array, tname="F32"):
-        """A float array stored as F32/F16/BF16/Q8_0/Q4_0 (quantized here)."""
+        """A float array stored as F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K (quantized here)."""
         array = np.asarray(array, dtype=np.float32)
         self.add_tensor_raw(name, quantize(array, tname), list(reversed(array.shape)), tname)
 

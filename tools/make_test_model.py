@@ -4,6 +4,10 @@
 The model is real in every respect but its weights: llama.cpp tensor names and
 hyper-parameter keys, a byte-level BPE tokenizer (256 byte tokens, a few merges
 and the Qwen2.5-Coder special tokens), every 2-D weight stored as --type.
+K-quant types need rows of a multiple of 256 (e.g. --dim 256 --ffn 512).
+--type Q4_K_M mixes types in the manner of llama.cpp's Q4_K_M (not its exact
+per-layer choice): Q4_K weights, attn_v and output Q6_K, ffn_down Q5_K,
+token_embd Q8_0.
 
   /usr/bin/python3 tools/make_test_model.py --arch qwen2 --type Q8_0 --out m.gguf
 """
@@ -88,20 +92,24 @@ def build(a):
         return (around + rng.standard_normal(n) * spread).astype(np.float32)
 
     t = a.type
-    w.add_tensor("token_embd.weight", mat(a.vocab, a.dim, 1.0), t)
+    mix = {"token_embd": "Q8_0", "attn_v": "Q6_K", "ffn_down": "Q5_K", "output": "Q6_K"} \
+        if t == "Q4_K_M" else {}
+    if t == "Q4_K_M":
+        t = "Q4_K"
+    w.add_tensor("token_embd.weight", mat(a.vocab, a.dim, 1.0), mix.get("token_embd", t))
     for l in range(a.layers):
         p = f"blk.{l}."
         w.add_tensor(p + "attn_norm.weight", vec(a.dim))
         if a.broken == "shape" and l == 0:
             w.add_tensor(p + "attn_q.weight", mat(qd + 32, a.dim), t)
-        elif a.broken == "q4k" and l == 0:
+        elif a.broken == "q2k" and l == 0:     # a type sparkd does not support
             n = qd * a.dim
-            w.add_tensor_raw(p + "attn_q.weight", rng.integers(0, 256, n // 256 * 144, dtype=np.uint8).tobytes(),
-                             [a.dim, qd], "Q4_K")
+            w.add_tensor_raw(p + "attn_q.weight", rng.integers(0, 256, n // 256 * 84, dtype=np.uint8).tobytes(),
+                             [a.dim, qd], "Q2_K")
         else:
             w.add_tensor(p + "attn_q.weight", mat(qd, a.dim), t)
         w.add_tensor(p + "attn_k.weight", mat(kvd, a.dim), t)
-        w.add_tensor(p + "attn_v.weight", mat(kvd, a.dim), t)
+        w.add_tensor(p + "attn_v.weight", mat(kvd, a.dim), mix.get("attn_v", t))
         if arch == "qwen2":
             w.add_tensor(p + "attn_q.bias", vec(qd, 0.0, 0.2))
             w.add_tensor(p + "attn_k.bias", vec(kvd, 0.0, 0.2))
@@ -111,7 +119,7 @@ def build(a):
         w.add_tensor(p + "ffn_gate.weight", mat(a.ffn, a.dim), t)
         if not (a.broken == "missing" and l == a.layers - 1):
             w.add_tensor(p + "ffn_up.weight", mat(a.ffn, a.dim), t)
-        w.add_tensor(p + "ffn_down.weight", mat(a.dim, a.ffn), t)
+        w.add_tensor(p + "ffn_down.weight", mat(a.dim, a.ffn), mix.get("ffn_down", t))
     w.add_tensor("output_norm.weight", vec(a.dim))
     if not a.tied:
         out = mat(a.vocab, a.dim)
@@ -119,14 +127,15 @@ def build(a):
             # zero logits for control and non-ASCII bytes and special tokens: greedy
             # then writes printable text (and never ends the middle by itself)
             out[[b for b in range(32) if b not in (9, 10)] + list(range(127, 256)) + list(range(262, a.vocab))] = 0
-        w.add_tensor("output.weight", out, t)
+        w.add_tensor("output.weight", out, mix.get("output", t))
     w.write(a.out)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=["llama", "qwen2"], default="qwen2")
-    ap.add_argument("--type", choices=["F32", "F16", "BF16", "Q8_0", "Q4_0"], default="F32")
+    ap.add_argument("--type", default="F32",
+                    choices=["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M"])
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
@@ -138,7 +147,7 @@ def main():
     ap.add_argument("--printable", action="store_true",
                     help="greedy output is printable text (zero head rows of control bytes and specials)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--broken", choices=["arch", "shape", "q4k", "missing"],
+    ap.add_argument("--broken", choices=["arch", "shape", "q2k", "missing"],
                     help="write a deliberately broken model (error-path tests)")
     ap.add_argument("--out", required=True)
     build(ap.parse_args())

@@ -4,6 +4,7 @@
  */
 #include "dev_impl.h"
 #include "kern.h"
+#include "kq.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,50 +61,61 @@ int dev_fail(dev_device *d, int code, const char *fmt, ...)
 
 /* ---- dtypes ------------------------------------------------------------- */
 
+typedef struct {
+    const char *name;
+    size_t block, bytes;        /* elements and bytes per block */
+} dtype_desc;
+
 static const struct {
     dev_dtype t;
-    const char *name;
-    size_t block, bytes;
+    dtype_desc d;
 } dtypes[] = {
-    { DEV_F32, "F32", 1, 4 },
-    { DEV_F16, "F16", 1, 2 },
-    { DEV_BF16, "BF16", 1, 2 },
-    { DEV_Q8_0, "Q8_0", KERN_QK, sizeof(kern_block_q8_0) },
-    { DEV_Q4_0, "Q4_0", KERN_QK, sizeof(kern_block_q4_0) },
+    { DEV_F32, { "F32", 1, 4 } },
+    { DEV_F16, { "F16", 1, 2 } },
+    { DEV_BF16, { "BF16", 1, 2 } },
+    { DEV_Q8_0, { "Q8_0", KERN_QK, sizeof(kern_block_q8_0) } },
+    { DEV_Q4_0, { "Q4_0", KERN_QK, sizeof(kern_block_q4_0) } },
 };
 
-static int dtype_index(dev_dtype t)
+/* The storage of t: the table above, else the K-quant's (kq.h). Returns 0
+ * for an unknown type. */
+static int dtype_get(dev_dtype t, dtype_desc *out)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (dtypes[i].t == t)
-            return (int)i;
-    return -1;
+        if (dtypes[i].t == t) {
+            *out = dtypes[i].d;
+            return 1;
+        }
+    const kq_type *q = kq_find(t);
+    if (q)
+        *out = (dtype_desc){ q->name, KQ_K, q->block_bytes };
+    return q != NULL;
 }
 
 size_t dev_dtype_block(dev_dtype t)
 {
-    int i = dtype_index(t);
-    return i < 0 ? 0 : dtypes[i].block;
+    dtype_desc d;
+    return dtype_get(t, &d) ? d.block : 0;
 }
 
 size_t dev_dtype_block_bytes(dev_dtype t)
 {
-    int i = dtype_index(t);
-    return i < 0 ? 0 : dtypes[i].bytes;
+    dtype_desc d;
+    return dtype_get(t, &d) ? d.bytes : 0;
 }
 
 const char *dev_dtype_name(dev_dtype t)
 {
-    int i = dtype_index(t);
-    return i < 0 ? "unknown" : dtypes[i].name;
+    dtype_desc d;
+    return dtype_get(t, &d) ? d.name : "unknown";
 }
 
 size_t dev_row_bytes(dev_dtype t, int64_t n)
 {
-    int i = dtype_index(t);
-    if (i < 0 || n < 0 || n % (int64_t)dtypes[i].block || n > (INT64_MAX / 4))
+    dtype_desc d;
+    if (!dtype_get(t, &d) || n < 0 || n % (int64_t)d.block || n > (INT64_MAX / 4))
         return 0;
-    return (size_t)(n / (int64_t)dtypes[i].block) * dtypes[i].bytes;
+    return (size_t)(n / (int64_t)d.block) * d.bytes;
 }
 
 size_t dev_quantize(dev_dtype t, const float *src, void *dst, int64_t n)
@@ -120,6 +132,7 @@ size_t dev_quantize(dev_dtype t, const float *src, void *dst, int64_t n)
         break;
     case DEV_Q8_0: kern_quantize_q8_0(src, dst, n); break;
     case DEV_Q4_0: kern_quantize_q4_0(src, dst, n); break;
+    default: kq_find(t)->quantize(src, dst, n); break;
     }
     return bytes;
 }
@@ -134,6 +147,7 @@ size_t dev_dequantize(dev_dtype t, const void *src, float *dst, int64_t n)
     case DEV_BF16: kern_scalar.bf16_to_f32(src, dst, n); break;
     case DEV_Q8_0: kern_dequantize_q8_0(src, dst, n); break;
     case DEV_Q4_0: kern_dequantize_q4_0(src, dst, n); break;
+    default: kq_find(t)->dequantize(src, dst, n); break;
     }
     return (size_t)n;
 }
@@ -147,7 +161,7 @@ int dev_matmul(dev_device *d, dev_dtype wt, const void *W, int n_out, int n_in,
                const float *X, int batch, float *Y)
 {
     CHECK(d, W && X && Y, "matmul: NULL buffer");
-    CHECK(d, dtype_index(wt) >= 0, "matmul: unsupported weight type %d", (int)wt);
+    CHECK(d, dev_dtype_block(wt) > 0, "matmul: unsupported weight type %d", (int)wt);
     CHECK(d, n_out > 0 && n_in > 0 && batch > 0, "matmul: bad shape n_out=%d n_in=%d batch=%d",
           n_out, n_in, batch);
     CHECK(d, dev_row_bytes(wt, n_in), "matmul: n_in=%d is not a multiple of %s's block of %zu",
@@ -158,7 +172,7 @@ int dev_matmul(dev_device *d, dev_dtype wt, const void *W, int n_out, int n_in,
 int dev_get_row(dev_device *d, dev_dtype t, const void *E, int n, int row, float *out)
 {
     CHECK(d, E && out, "get_row: NULL buffer");
-    CHECK(d, dtype_index(t) >= 0, "get_row: unsupported type %d", (int)t);
+    CHECK(d, dev_dtype_block(t) > 0, "get_row: unsupported type %d", (int)t);
     CHECK(d, n > 0 && row >= 0, "get_row: bad n=%d row=%d", n, row);
     CHECK(d, dev_row_bytes(t, n), "get_row: n=%d is not a multiple of %s's block of %zu",
           n, dev_dtype_name(t), dev_dtype_block(t));

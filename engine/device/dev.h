@@ -44,6 +44,9 @@ typedef enum {
     DEV_F16  = 1,
     DEV_Q4_0 = 2,
     DEV_Q8_0 = 8,
+    DEV_Q4_K = 12,      /* the K-quants: kq.h */
+    DEV_Q5_K = 13,
+    DEV_Q6_K = 14,
     DEV_BF16 = 30,
 } dev_dtype;
 
@@ -76,8 +79,8 @@ void dev_get_info(const dev_device *d, dev_info *out);
 const char *dev_errmsg(const dev_device *d);
 
 /* Storage helpers for a dtype: elements per block and bytes per block
- * (F32: 1/4, F16: 1/2, BF16: 1/2, Q8_0: 32/34, Q4_0: 32/18). Returns 0 for an
- * unknown type. */
+ * (F32: 1/4, F16: 1/2, BF16: 1/2, Q8_0: 32/34, Q4_0: 32/18, Q4_K: 256/144,
+ * Q5_K: 256/176, Q6_K: 256/210). Returns 0 for an unknown type. */
 size_t dev_dtype_block(dev_dtype t);
 size_t dev_dtype_block_bytes(dev_dtype t);
 const char *dev_dtype_name(dev_dtype t);
@@ -94,6 +97,14 @@ size_t dev_row_bytes(dev_dtype t, int64_t n);
  *   Q4_0: |x - x'| <= amax/16  * (1 + 2^-10) + 2^-17     (scale -m/8, m the
  *         largest-magnitude value, which maps to -8 exactly), except values
  *         of the sign opposite to m beyond 7/8 amax: up to amax/8.
+ *   Q4_K, Q5_K (per sub-block of 32, step = d*sc_j, qmax 15 / 31):
+ *         |x - x'| <= step/2 (plus float rounding), step < (range + dmin)/qmax
+ *         + d, range = max(x, 0) - min(x, 0) of the sub-block, d and dmin the
+ *         stored F16 super-scales (~ the largest step/63 and minimum/63).
+ *   Q6_K (per sub-block of 16, step = d*sc_j): |x - x'| <= step/2, step <
+ *         amax/31 + d, d the stored F16 super-scale (~ largest amax/31/127).
+ *   (Simple quantizers: the format is ggml's, the choice of scales is not
+ *   llama.cpp's error-minimizing one.)
  * Returns the bytes written / elements read, 0 for a bad type or n. */
 size_t dev_quantize(dev_dtype t, const float *src, void *dst, int64_t n);
 size_t dev_dequantize(dev_dtype t, const void *src, float *dst, int64_t n);
@@ -101,9 +112,10 @@ size_t dev_dequantize(dev_dtype t, const void *src, float *dst, int64_t n);
 /* ---- ops ---------------------------------------------------------------- */
 
 /* Y(batch, n_out) = X(batch, n_in) · W(n_out, n_in)^T, W of type wt.
- * Quantized weights (Q8_0, Q4_0; n_in a multiple of 32) multiply against
- * activations quantized per block of 32 to int8 with an F32 scale
- * (|x - x'| <= amax/254): that is the accuracy bound of the quantized path.
+ * Quantized weights (Q8_0, Q4_0: n_in a multiple of 32; Q4_K, Q5_K, Q6_K: of
+ * 256) multiply against activations quantized per block of 32 to int8 with an
+ * F32 scale (|x - x'| <= amax/254): that is the accuracy bound of the
+ * quantized path.
  * F32/F16/BF16 weights are widened to F32 and multiply F32 activations. Each
  * weight row is reused across the batch, so a batch costs about one pass over
  * W. Threads split the output rows. */

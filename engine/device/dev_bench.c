@@ -4,7 +4,7 @@
  *   dev_bench [SPEC] [N_OUT N_IN]     default: cpu 4864 896
  *
  * Prints the streaming-read roofline (dev_probe_bandwidth), then for Q8_0,
- * Q4_0 and F16 weights: matvec (batch 1) with W hot in the cache and cold
+ * Q4_0, F16 and (when N_IN is a multiple of 256) Q4_K, Q5_K, Q6_K weights: matvec (batch 1) with W hot in the cache and cold
  * (cycling over copies that together exceed the LLC, as the layers of a
  * model do), and a batch-32 matmul per token. Times are the best of a few
  * rounds: this machine is shared, medians wander.
@@ -80,9 +80,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)batch * n_in; i++)
         x[i] = (float)((double)rand() / RAND_MAX - 0.5);
 
-    const dev_dtype types[] = { DEV_Q8_0, DEV_Q4_0, DEV_F16 };
-    for (int ti = 0; ti < 3; ti++) {
+    const dev_dtype types[] = { DEV_Q8_0, DEV_Q4_0, DEV_F16, DEV_Q4_K, DEV_Q5_K, DEV_Q6_K };
+    for (int ti = 0; ti < 6; ti++) {
         dev_dtype t = types[ti];
+        if (!dev_row_bytes(t, n_in))
+            continue;
         size_t rb = dev_row_bytes(t, n_in), wbytes = rb * (size_t)n_out;
         int copies = (int)(COLD_BYTES / wbytes) + 1;
         void **w = malloc((size_t)copies * sizeof *w);

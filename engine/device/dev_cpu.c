@@ -9,6 +9,7 @@
  */
 #include "dev_impl.h"
 #include "kern.h"
+#include "kq.h"
 #include "pool.h"
 
 #include <errno.h>
@@ -147,6 +148,7 @@ typedef struct {
     const float *x;
     kern_mm *mm;
     kern_mm_fn fn;
+    int sums;                   /* also fill mm->xq.s (kq_type.needs_sums) */
 } mm_job;
 
 static void quantize_task(void *ctx, int64_t b, int64_t e, int tid)
@@ -154,8 +156,11 @@ static void quantize_task(void *ctx, int64_t b, int64_t e, int tid)
     (void)tid;
     const mm_job *j = ctx;
     int n = j->mm->n_in, nb = n / KERN_QK;
-    for (int64_t t = b; t < e; t++)
+    for (int64_t t = b; t < e; t++) {
         j->k->quantize_act(j->x + t * n, n, j->mm->xq.q + t * n, j->mm->xq.d + t * nb);
+        if (j->sums)
+            kq_act_sums(j->mm->xq.q + t * n, j->mm->xq.d + t * nb, n, j->mm->xq.s + t * nb);
+    }
 }
 
 static void mm_task(void *ctx, int64_t b, int64_t e, int tid)
@@ -165,13 +170,13 @@ static void mm_task(void *ctx, int64_t b, int64_t e, int tid)
     j->fn(j->mm, (int)b, (int)e);
 }
 
-/* Makes room for batch rows of n_in quantized activations. */
+/* Makes room for batch rows of n_in quantized activations: q, d and s. */
 static int reserve_act(cpu_device *d, kern_mm *mm)
 {
     size_t nq = (size_t)mm->batch * (size_t)mm->n_in;
     size_t qbytes = (nq + ALIGN - 1) / ALIGN * ALIGN;
     size_t fbytes = (nq / KERN_QK * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-    size_t need = qbytes + fbytes;
+    size_t need = qbytes + 2 * fbytes;
     if (need > d->act_cap) {
         free(d->act);
         d->act_cap = 0;
@@ -181,6 +186,7 @@ static int reserve_act(cpu_device *d, kern_mm *mm)
     }
     mm->xq.q = d->act;
     mm->xq.d = (float *)((char *)d->act + qbytes);
+    mm->xq.s = (float *)((char *)d->act + qbytes + fbytes);
     return DEV_OK;
 }
 
@@ -191,14 +197,16 @@ static int cpu_matmul(dev_device *dd, dev_dtype wt, const void *W, int n_out, in
     kern_mm mm = { .w = W, .row_bytes = dev_row_bytes(wt, n_in), .n_in = n_in,
                    .n_out = n_out, .batch = batch, .x = X, .y = Y };
     mm_job j = { .k = d->k, .x = X, .mm = &mm };
+    const kq_type *kq = kq_find(wt);
     switch (wt) {
     case DEV_F32: j.fn = d->k->mm_f32; break;
     case DEV_F16: j.fn = d->k->mm_f16; break;
     case DEV_BF16: j.fn = d->k->mm_bf16; break;
     case DEV_Q8_0: j.fn = d->k->mm_q8_0; break;
     case DEV_Q4_0: j.fn = d->k->mm_q4_0; break;
+    default: j.fn = kq_mm(kq, d->k); j.sums = kq->needs_sums; break;
     }
-    if (wt == DEV_Q8_0 || wt == DEV_Q4_0) {
+    if (wt == DEV_Q8_0 || wt == DEV_Q4_0 || kq) {
         int rc = reserve_act(d, &mm);
         if (rc)
             return rc;
@@ -219,6 +227,7 @@ static int cpu_get_row(dev_device *dd, dev_dtype t, const void *E, int n, int ro
     case DEV_BF16: k->bf16_to_f32(src, out, n); break;
     case DEV_Q8_0: kern_dequantize_q8_0(src, out, n); break;
     case DEV_Q4_0: kern_dequantize_q4_0(src, out, n); break;
+    default: kq_find(t)->dequantize(src, out, n); break;
     }
     return DEV_OK;
 }

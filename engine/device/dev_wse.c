@@ -363,6 +363,12 @@ void wse_inject_fault(dev_device *dd, uint64_t n)
     if (d) d->fault_in = n;
 }
 
+int wse_lost(const dev_device *dd)
+{
+    const wse_device *d = wse_dev(dd);
+    return d && d->lost;
+}
+
 int wse_reset(dev_device *dd)
 {
     wse_device *d = wse_dev(dd);

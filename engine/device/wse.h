@@ -197,6 +197,8 @@ void wse_fence_free(wse_fence *f);
 /* Test hook: the n-th op from now (1 = the next) fails with WSE_ELOST and
  * every later op fails too, until wse_reset. n = 0 cancels it. */
 void wse_inject_fault(dev_device *d, uint64_t n);
+/* 1 if d is a wse device lost to a fault (every op fails until wse_reset). */
+int wse_lost(const dev_device *d);
 /* Brings a lost device back: clears the fault and the placement (weights are
  * placed again on next sight); statistics are kept. Returns 0, or -1 if d is
  * not a wse device or programs are still queued. */

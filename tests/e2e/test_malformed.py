@@ -41,7 +41,7 @@ from lspclient import (Checks, DocModel, Server, Timeout, clamped_indexes, edit,
 C = Checks("test_malformed")
 ANY = object()
 DEFAULT_MAX = 64 << 20
-POST_TIMEOUT = 20
+POST_TIMEOUT = float(os.environ.get("SPARKD_E2E_POST_TIMEOUT", "20"))   # valgrind needs more
 
 DOC = "file:///battery/doc.c"
 DOC_TEXT = "int f(void) {\r\n  return 1; // \U0001F600 ok\n}\n"

@@ -1,7 +1,9 @@
 /* tests/engine/fuzz_tok.c — libFuzzer target for the tokenizers.
  *
  * Input: one selector byte, then the text. The selector picks the pre-tokenizer (low 3 bits)
- * and whether control tokens are parsed (bit 3). For every input:
+ * and whether control tokens are parsed (bit 3). With bit 4 set the rest is not text but a
+ * list of token ids (see decode_ids: arbitrary ids, out of range and negative included, so
+ * byte tokens split UTF-8 characters anywhere). Otherwise, for every input:
  *   - the pre-tokenizer's words tile the text exactly;
  *   - byte-level BPE: decode(encode(text)) == text, byte for byte (with control tokens
  *     decoded as their text), and counting without a buffer gives the same count;
@@ -136,6 +138,62 @@ static int32_t *round_trip(const eng_tok *t, const char *text, size_t n, unsigne
     return ids;
 }
 
+/* Any id sequence: decode writes no more than cap bytes and the same prefix at any cap; the
+ * streaming decoder emits only valid UTF-8, and exactly the decoded bytes when those are
+ * valid UTF-8. Ids are 16-bit, mapped to [-8, n_vocab + 8), or raw 32-bit after a 0xFFFF. */
+static void decode_ids(const eng_tok *t, const uint8_t *p, size_t n, unsigned flags)
+{
+    int32_t *ids = malloc((n / 2 + 1) * sizeof *ids);
+    if (!ids)
+        abort();
+    size_t k = 0;
+    int64_t span = (int64_t)eng_tok_n_vocab(t) + 16;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned v = p[i] | (unsigned)p[i + 1] << 8;
+        if (v == 0xFFFF && i + 5 < n) {
+            uint32_t raw;
+            memcpy(&raw, p + i + 2, 4);
+            ids[k++] = (int32_t)raw;
+            i += 4;
+        } else {
+            ids[k++] = (int32_t)((int64_t)v % span - 8);
+        }
+    }
+    int64_t need = eng_tok_decode(t, ids, k, flags, NULL, 0);
+    if (need < 0)
+        abort();
+    char *full = malloc((size_t)need + 1), *part = malloc((size_t)need / 2 + 1);
+    char *all = malloc(3 * (size_t)need + 4);
+    if (!full || !part || !all)
+        abort();
+    /* exact-size buffers: writing past cap is an ASan report */
+    if (eng_tok_decode(t, ids, k, flags, full, (size_t)need) != need ||
+        eng_tok_decode(t, ids, k, flags, part, (size_t)need / 2) != need ||
+        memcmp(full, part, (size_t)need / 2))
+        abort();
+    eng_tok_stream *st = eng_tok_stream_new(t, flags);
+    if (!st)
+        abort();
+    size_t total = 0, len;
+    for (size_t i = 0; i < k; i++) {
+        const char *o = eng_tok_stream_push(st, ids[i], &len);
+        if (!valid_utf8(o, len) || total + len > 3 * (size_t)need + 3)
+            abort();
+        memcpy(all + total, o, len), total += len;
+    }
+    const char *o = eng_tok_stream_flush(st, &len);
+    if (!valid_utf8(o, len) || total + len > 3 * (size_t)need + 3)
+        abort();
+    memcpy(all + total, o, len), total += len;
+    if (valid_utf8(full, (size_t)need) && (total != (size_t)need || memcmp(all, full, total)))
+        abort();
+    eng_tok_stream_free(st);
+    free(all);
+    free(part);
+    free(full);
+    free(ids);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -147,6 +205,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool special = data[0] & 8;
     const char *text = (const char *)data + 1;
     size_t n = size - 1;
+    if (data[0] & 16) {
+        /* bit 5: the SentencePiece vocabulary; bit 6: strip SPM's leading space */
+        unsigned flags = (special ? ENG_TOK_DECODE_SPECIAL : 0) |
+                         (data[0] & 64 ? ENG_TOK_DECODE_STRIP_SPACE : 0);
+        decode_ids(data[0] & 32 ? spm : bpe[pre], data + 1, n, flags);
+        return 0;
+    }
 
     uint32_t *ends;
     int64_t nw = eng_tok_pre_split(pre, text, n, &ends);

@@ -118,7 +118,8 @@ START_TEST(test_complete_keystroke_reuses_kv_exactly)
 }
 END_TEST
 
-/* A job abandoned mid-prefill or mid-decode leaves the engine exact. */
+/* A job parked mid-prefill or mid-decode leaves the engine exact, and
+ * resumes to the text it would have written uninterrupted. */
 START_TEST(test_complete_abandoned_job_then_next_is_exact)
 {
     eng_engine *e = engine(1, 1), *fresh = engine(1, 1);
@@ -131,12 +132,21 @@ START_TEST(test_complete_abandoned_job_then_next_is_exact)
         char other[256];
         snprintf(other, sizeof other, "%s%.*s", PREFIX, steps, "urn a");
         eng_request r2 = request(other, strlen(other));
-        char *a = run(e, &r2, NULL, NULL);          /* replaces `old` */
-        if (!done) ck_assert_int_eq(eng_job_step(old), -1);    /* the old job is dead */
-        eng_job_free(old);
+        char *a = run(e, &r2, NULL, NULL);          /* parks `old` */
         char *b = run(fresh, &r2, NULL, NULL);
         ck_assert_str_eq(a, b);
         free(a); free(b);
+        /* the parked job resumes where it was: the same text as uninterrupted */
+        int rc;
+        while ((rc = eng_job_step(old)) == 0) {}
+        ck_assert_int_eq(rc, 1);
+        size_t n;
+        const char *t = eng_job_text(old, &n);
+        char *c = run(fresh, &r, NULL, NULL);
+        ck_assert_str_eq(t, c);
+        ck_assert_int_eq(eng_job_get_stats(old)->resumes, done ? 0 : 1);
+        free(c);
+        eng_job_free(old);
     }
     eng_engine_free(e);
     eng_engine_free(fresh);
@@ -164,6 +174,35 @@ START_TEST(test_complete_budgets_and_deadline)
 }
 END_TEST
 
+/* A job stopped by its deadline in the prefill keeps what the main model
+ * computed even though the draft model had not started: the next request
+ * resumes the prefill there (a slow first keystroke does not start over at
+ * every keystroke), and its answer is exact. */
+START_TEST(test_complete_deadline_in_prefill_keeps_kv)
+{
+    eng_engine *e = engine(1, 1), *fresh = engine(1, 1);
+    char prefix[4096] = "";
+    for (int i = 0; i < 30; i++)
+        snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix), "x%d = add(%d, %d)\n", i, i, 2 * i);
+    strcat(prefix, PREFIX);
+    eng_request r = request(prefix, strlen(prefix));
+    r.deadline_ms = eng_now_ms() - 1;               /* one prefill chunk, then the deadline */
+    eng_job_stats st;
+    eng_stop why;
+    free(run(e, &r, &st, &why));
+    ck_assert_int_eq(why, ENG_STOP_DEADLINE);
+    ck_assert_int_gt(st.prompt_tokens, 2 * 64);
+    r.deadline_ms = 0;
+    char *warm = run(e, &r, &st, NULL);
+    ck_assert_int_ge(st.reused_tokens, 64);
+    char *cold = run(fresh, &r, NULL, NULL);
+    ck_assert_str_eq(warm, cold);
+    free(warm); free(cold);
+    eng_engine_free(e);
+    eng_engine_free(fresh);
+}
+END_TEST
+
 START_TEST(test_complete_missing_model_is_clear_error)
 {
     eng_engine_params p;
@@ -185,6 +224,7 @@ int main(void)
     tcase_add_test(tc, test_complete_keystroke_reuses_kv_exactly);
     tcase_add_test(tc, test_complete_abandoned_job_then_next_is_exact);
     tcase_add_test(tc, test_complete_budgets_and_deadline);
+    tcase_add_test(tc, test_complete_deadline_in_prefill_keeps_kv);
     tcase_add_test(tc, test_complete_missing_model_is_clear_error);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);

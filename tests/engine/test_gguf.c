@@ -656,6 +656,11 @@ BAD(size_overflow) { hdr(b, 3, 1, 0); ti(b, "a", GGUF_F32, 0, 1ull << 62, 1); da
 BAD(unknown_type) { hdr(b, 3, 1, 0); ti(b, "blk.3.attn_q.weight", 99, 0, 8, 1); dat(b, 32); }
 BAD(removed_type) { hdr(b, 3, 1, 0); ti(b, "a", 4, 0, 32, 1); dat(b, 32); }
 BAD(partial_block) { hdr(b, 3, 1, 0); ti(b, "a", GGUF_Q4_0, 0, 33, 1); dat(b, 64); }
+/* K-quants: rows of 256 in blocks of 144 (Q4_K), 176 (Q5_K), 210 (Q6_K) bytes. */
+BAD(q4k_partial_block) { hdr(b, 3, 1, 0); ti(b, "w", GGUF_Q4_K, 0, 288, 8); dat(b, 1440); }
+BAD(q4k_half_block) { hdr(b, 3, 1, 0); ti(b, "w", GGUF_Q4_K, 0, 128, 2); dat(b, 144); }
+BAD(q6k_truncated) { hdr(b, 3, 1, 0); ti(b, "w", GGUF_Q6_K, 0, 256, 2); dat(b, 419); }
+BAD(q5k_overlap) { hdr(b, 3, 2, 0); ti(b, "a", GGUF_Q5_K, 0, 256, 1); ti(b, "b", GGUF_Q5_K, 160, 256, 1); dat(b, 352); }
 BAD(offset_past_end) { hdr(b, 3, 1, 0); ti(b, "a", GGUF_F32, 1024, 8, 1); dat(b, 32); }
 BAD(offset_huge) { hdr(b, 3, 1, 0); ti(b, "a", GGUF_F32, UINT64_MAX - 31, 8, 1); dat(b, 32); }
 BAD(data_truncated) { hdr(b, 3, 1, 0); ti(b, "a", GGUF_F32, 0, 64, 1); dat(b, 100); }
@@ -706,6 +711,10 @@ static const struct { const char *name; void (*build)(bb *); const char *phrase;
     {"unknown_type", unknown_type, "x.gguf: tensor 'blk.3.attn_q.weight' has unknown type 99"},
     {"removed_type", removed_type, "has unknown type 4"},
     {"partial_block", partial_block, "not a multiple of the Q4_0 block size 32"},
+    {"q4k_partial_block", q4k_partial_block, "tensor 'w' row of 288 elements is not a multiple of the Q4_K block size 256"},
+    {"q4k_half_block", q4k_half_block, "row of 128 elements is not a multiple of the Q4_K block size 256"},
+    {"q6k_truncated", q6k_truncated, "extends past end of file"},
+    {"q5k_overlap", q5k_overlap, "tensors 'a' and 'b' overlap"},
     {"offset_past_end", offset_past_end, "offset 1024 is past end of file"},
     {"offset_huge", offset_huge, "past end of file"},
     {"data_truncated", data_truncated, "extends past end of file"},

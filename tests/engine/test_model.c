@@ -5,7 +5,11 @@
  *
  * Tolerance: per logits row, max |c - ref| <= tol * max(1, max |ref|), with
  * tol 1e-4 for F32/F16/BF16 weights (the same stored values, F32 arithmetic)
- * and 4e-2 for Q8_0/Q4_0, whose matmuls quantize activations to Q8_0 blocks.
+ * and 4e-2 for Q8_0/Q4_0 and the K-quants, whose matmuls quantize
+ * activations to Q8_0 blocks. K-quant models (rows of 256: dim 256, ffn 512)
+ * are also held against the F32 model of the same random weights: their
+ * weight quantization moves the logits by at most KQ_VS_F32 (per type,
+ * relative to the row's largest logit).
  */
 #include <check.h>
 #include <math.h>
@@ -121,6 +125,63 @@ START_TEST(test_forward_matches_numpy_reference)
 }
 END_TEST
 
+#define KQ_SHAPE "--dim 256 --ffn 512 --heads 4 --kv-heads 2"
+static const char *const KTYPES[] = { "Q4_K", "Q5_K", "Q6_K", "Q4_K_M" };
+/* Measured (numpy, this shape): Q4_K 0.28, Q5_K 0.12, Q6_K 0.06, Q4_K_M 0.17;
+ * for scale Q4_0 0.27 and Q8_0 0.016: each bit halves the error. */
+static const double KQ_VS_F32[] = { 0.35, 0.16, 0.08, 0.25 };
+
+START_TEST(test_forward_kquant_matches_numpy_reference)
+{
+    check_model(ARCHS[_i / 4], KTYPES[_i % 4], KQ_SHAPE, 1 + _i % 2);
+}
+END_TEST
+
+/* Logits of the 12 tokens of SEQ_A, prefilled in one batch. */
+static float *logits_of(const char *path, int *n_vocab)
+{
+    char err[512];
+    dev_device *d = dev_open("cpu:threads=2", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    eng_model *m = eng_model_load(path, d, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    *n_vocab = eng_model_hparams(m)->n_vocab;
+    float *out = malloc((size_t)12 * *n_vocab * sizeof *out);
+    eng_ctx *c = eng_ctx_new(m, 64, 12, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_eq(eng_forward(c, SEQ_A, 12, out, 1), 0);
+    eng_ctx_free(c);
+    eng_model_free(m);
+    dev_close(d);
+    return out;
+}
+
+START_TEST(test_forward_kquant_close_to_f32_model)
+{
+    char pf[300], pk[300];
+    int vf, vk;
+    make_model("qwen2", "F32", KQ_SHAPE, pf, sizeof pf);
+    make_model("qwen2", KTYPES[_i], KQ_SHAPE, pk, sizeof pk);
+    float *lf = logits_of(pf, &vf), *lk = logits_of(pk, &vk);
+    ck_assert_int_eq(vf, vk);
+    double worst = 0;
+    for (int r = 0; r < 12; r++) {
+        double amax = 1, err = 0;
+        for (int i = 0; i < vf; i++) {
+            amax = fmax(amax, fabs(lf[r * vf + i]));
+            err = fmax(err, fabs(lf[r * vf + i] - lk[r * vf + i]));
+        }
+        worst = fmax(worst, err / amax);
+    }
+    fprintf(stderr, "%s vs F32: max logit error %.4f of the row's largest\n", KTYPES[_i], worst);
+    ck_assert_msg(worst <= KQ_VS_F32[_i], "%s vs F32: %.3g > %.3g", KTYPES[_i], worst, KQ_VS_F32[_i]);
+    free(lf);
+    free(lk);
+    unlink(pf);
+    unlink(pk);
+}
+END_TEST
+
 START_TEST(test_forward_tied_output_gqa_1)
 {
     check_model("qwen2", "F32", "--tied --heads 4 --kv-heads 1", 2);
@@ -158,7 +219,7 @@ START_TEST(test_broken_models_rejected_clearly)
         { "--broken arch", "architecture 'gpt2' is not supported" },
         { "--broken shape", "has shape" },
         { "--broken missing", "ffn_up.weight' is missing" },
-        { "--broken q4k --dim 256 --heads 4 --kv-heads 2", "type Q4_K" },
+        { "--broken q2k --dim 256 --heads 4 --kv-heads 2", "type Q2_K" },
     };
     char path[300], err[512];
     dev_device *d = dev_open("cpu:threads=1", err, sizeof err);
@@ -180,6 +241,8 @@ int main(void)
     TCase *tc = tcase_create("forward");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_forward_matches_numpy_reference, 0, 10);
+    tcase_add_loop_test(tc, test_forward_kquant_matches_numpy_reference, 0, 8);
+    tcase_add_loop_test(tc, test_forward_kquant_close_to_f32_model, 0, 4);
     tcase_add_test(tc, test_forward_tied_output_gqa_1);
     tcase_add_test(tc, test_context_full_and_bad_token_are_errors);
     tcase_add_loop_test(tc, test_broken_models_rejected_clearly, 0, 4);

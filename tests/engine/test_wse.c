@@ -110,7 +110,8 @@ END_TEST
 
 // ---------------------------------------------------------------- bit identity
 
-static const dev_dtype DTYPES[] = { DEV_F32, DEV_F16, DEV_BF16, DEV_Q8_0, DEV_Q4_0 };
+static const dev_dtype DTYPES[] = { DEV_F32, DEV_F16, DEV_BF16, DEV_Q8_0, DEV_Q4_0,
+                                    DEV_Q4_K, DEV_Q5_K, DEV_Q6_K };
 
 /* Runs one random op on both devices and compares every output bit. */
 static void random_op(dev_device *c, dev_device *w, int i)
@@ -119,8 +120,9 @@ static void random_op(dev_device *c, dev_device *w, int i)
     char what[64];
     snprintf(what, sizeof what, "op %d (kind %d)", i, op);
     if (op == 0 || op == 1) {                 /* matmul, get_row */
-        dev_dtype t = DTYPES[rnd_int(0, 4)];
-        int n_out = rnd_int(1, 70), n_in = 32 * rnd_int(1, 5);
+        dev_dtype t = DTYPES[rnd_int(0, 7)];
+        int n_out = rnd_int(1, 70);
+        int n_in = dev_dtype_block(t) == 256 ? 256 * rnd_int(1, 2) : 32 * rnd_int(1, 5);
         float *src = rand_vec((size_t)n_out * n_in);
         void *W = malloc(dev_row_bytes(t, n_in) * (size_t)n_out);
         dev_quantize(t, src, W, (int64_t)n_out * n_in);
@@ -278,6 +280,15 @@ START_TEST(test_forward_bit_identical_to_cpu_both_archs)
 {
     static const char *const TYPES[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0" };
     forward_both(_i < 5 ? "llama" : "qwen2", TYPES[_i % 5], _i % 2 ? "--tied" : "");
+}
+END_TEST
+
+/* K-quant models (rows of 256), and a Q4_K_M-like mix of types. */
+START_TEST(test_forward_kquant_bit_identical_to_cpu)
+{
+    static const char *const TYPES[] = { "Q4_K", "Q5_K", "Q6_K", "Q4_K_M" };
+    forward_both(_i < 4 ? "llama" : "qwen2", TYPES[_i % 4],
+                 _i % 2 ? "--dim 256 --ffn 512 --tied" : "--dim 256 --ffn 512");
 }
 END_TEST
 
@@ -524,6 +535,7 @@ static Suite *wse_suite(void)
     tcase_add_test(tc, test_open_options_info_and_errors);
     tcase_add_test(tc, test_random_op_sequences_bit_identical_to_cpu);
     tcase_add_loop_test(tc, test_forward_bit_identical_to_cpu_both_archs, 0, 10);
+    tcase_add_loop_test(tc, test_forward_kquant_bit_identical_to_cpu, 0, 8);
     tcase_add_loop_test(tc, test_live_decode_step_equals_projection, 0, 2);
     tcase_add_test(tc, test_placement_fits_exactly_at_the_boundary);
     tcase_add_test(tc, test_projection_capacity_errors_and_fewest_wafers);

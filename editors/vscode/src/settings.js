@@ -26,6 +26,9 @@ const SERVER_SETTINGS = [
   { name: 'no_engine', restart: true },
   { name: 'fim_order', restart: true },
   { name: 'cache_size', restart: true },
+  { name: 'max_open_documents', restart: false },
+  { name: 'max_open_bytes', restart: false },
+  { name: 'cache_mem', restart: true },
 ];
 
 // Settings of the extension itself (never sent to the server).

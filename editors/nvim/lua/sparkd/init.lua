@@ -14,9 +14,11 @@ local defaults = {
   -- start-up settings of sparkd (given as --flags; nil: sparkd's default)
   model = nil, draft = nil, device = nil, cache = nil, no_cache = nil, threads = nil,
   log_file = nil, max_message = nil, no_engine = nil, fim_order = nil, cache_size = nil,
+  cache_mem = nil,
   -- settings sparkd applies while running (initializationOptions and
   -- workspace/didChangeConfiguration; nil: sparkd's default)
   log_level = nil, n_predict = nil, temp = nil, seed = nil, debounce_ms = nil,
+  max_open_documents = nil, max_open_bytes = nil,
   settings = {},          -- any other sparkd settings, sent as they are
   filetypes = nil,        -- list of filetypes to serve; nil: every file buffer
   root_markers = { ".git" },
@@ -39,8 +41,8 @@ M.enabled = true
 M._setup_done = false
 
 local STARTUP = { "model", "draft", "device", "cache", "no_cache", "threads", "log_file", "max_message", "no_engine",
-                  "fim_order", "cache_size" }
-local RUNTIME = { "log_level", "n_predict", "temp", "seed", "debounce_ms" }
+                  "fim_order", "cache_size", "cache_mem" }
+local RUNTIME = { "log_level", "n_predict", "temp", "seed", "debounce_ms", "max_open_documents", "max_open_bytes" }
 M.server_setting_names = { startup = STARTUP, runtime = RUNTIME }
 
 local function notify(msg, level) vim.notify("sparkd: " .. msg, level or vim.log.levels.INFO) end

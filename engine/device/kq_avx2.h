@@ -1,0 +1,63 @@
+/* kq_avx2.h — what the AVX2 kernels of the K-quant files share (private to
+ * engine/device/, x86-64 only): the target attributes, the matmul driver and
+ * the 32-element integer dot product. Same tiling as kern_avx2.c: output rows
+ * in blocks of KQ_ROW_BLOCK, tokens in tiles of up to KQ_TILE, each weight
+ * block unpacked once per tile; every token has its own accumulators, so its
+ * result does not depend on the tile it lands in (batch invariance).
+ */
+#ifndef SPARKD_KQ_AVX2_H
+#define SPARKD_KQ_AVX2_H
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KQ_HAVE_AVX2 1
+
+#include <immintrin.h>
+
+#include "kq.h"
+
+#define KQ_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KQ_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+#define KQ_ROW_BLOCK 16
+#define KQ_TILE 4
+
+KQ_AVX2_INLINE float kq_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum(w[i] * x[i]) of 32 elements as 8 int32 lanes in float: w unsigned
+ * bytes <= 63, x signed (|x| <= 127), so a pair cannot saturate int16. */
+KQ_AVX2_INLINE __m256 kq_dot_u8(__m256i w, const int8_t *x)
+{
+    __m256i p16 = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+/* Defines `static void name(const kern_mm *a, int r0, int r1)`, calling
+ * tile(a, r, t0, C) for every row and token tile with C a constant 1..4 at
+ * each call, so that tile (always inline) keeps its C accumulators in
+ * registers. */
+#define KQ_AVX2_MM(name, tile)                                                  \
+    KQ_AVX2 static void name(const kern_mm *a, int r0, int r1)                  \
+    {                                                                           \
+        for (int rb = r0; rb < r1; rb += KQ_ROW_BLOCK) {                        \
+            int re = rb + KQ_ROW_BLOCK < r1 ? rb + KQ_ROW_BLOCK : r1, t = 0;    \
+            for (; t + KQ_TILE <= a->batch; t += KQ_TILE)                       \
+                for (int r = rb; r < re; r++)                                   \
+                    tile(a, r, t, KQ_TILE);                                     \
+            for (int r = rb; r < re; r++)                                       \
+                switch (a->batch - t) {                                         \
+                case 3: tile(a, r, t, 3); break;                                \
+                case 2: tile(a, r, t, 2); break;                                \
+                case 1: tile(a, r, t, 1); break;                                \
+                default: break;                                                 \
+                }                                                               \
+        }                                                                       \
+    }
+
+#endif
+#endif
