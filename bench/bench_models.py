@@ -59,6 +59,20 @@ def f16_weights(model):
     return model
 
 
+def q8_0_weights(model):
+    """2-D weights rounded as GGUF Q8_0 stores them: blocks of 32 along a row,
+    d = amax / 127 stored as F16, q = round(x / d) (what export_gguf.py writes)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                b = p.reshape(-1, 32)
+                d = (b.abs().amax(1, keepdim=True) / 127).half().float()
+                q = torch.where(d > 0, torch.round(b / torch.where(d > 0, d, torch.ones_like(d))),
+                                torch.zeros_like(b))
+                p.copy_((q * d).reshape(p.shape))
+    return model
+
+
 def levenshtein(a, b):
     if len(a) < len(b):
         a, b = b, a
@@ -231,14 +245,17 @@ def main():
     ap.add_argument("--loss-windows", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "models.json"))
+    ap.add_argument("--weights", default="q8_0", choices=["q8_0", "f16"],
+                    help="how models/*.gguf store the 2-D weights (default q8_0)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
     tok = Tokenizer.load()
     main_m, main_ck = load_model(a.main)
     draft_m, draft_ck = load_model(a.draft)
-    f16_weights(main_m)
-    f16_weights(draft_m)
+    rounding = q8_0_weights if a.weights == "q8_0" else f16_weights
+    rounding(main_m)
+    rounding(draft_m)
     docs = [json.loads(l) for l in open(os.path.join(ROOT, ".corpus", "test.jsonl"))]
     rng = random.Random(a.seed)
     cases = make_cases(docs, a.cases, rng)
@@ -285,7 +302,7 @@ def main():
     fim_stream = prepare(tok, "test", 400_000, a.seed, "fim")
     res = {"config": {k: v for k, v in vars(a).items()},
            "fim_prompt_order": "SPM: <|fim_suffix|>S<|fim_prefix|>P<|fim_middle|>",
-           "weights": "PyTorch checkpoints with 2-D weights rounded to F16 (= GGUF contents)",
+           "weights": f"PyTorch checkpoints with 2-D weights rounded to {a.weights.upper()} (= GGUF contents)",
            "cases": len(cases), "fim_seconds": round(t_fim, 1)}
     res["fim"] = {"all": summarize(rows, None),
                   "line": summarize([r for r in rows if r["kind"] == "line"], None),
@@ -306,8 +323,9 @@ def main():
                       "mixed_fim_loss": round(lf, 4), "mixed_fim_ppl": round(math.exp(lf), 2),
                       "ctx1024_loss_pos0_511": round(l0, 4),
                       "ctx1024_loss_pos512_1023": round(l1, 4),
-                      "params": m.n_params(), "train_tokens": (main_ck if m is main_m
-                                                               else draft_ck).get("tokens"),
+                      "params": m.n_params(),
+                      "train_tokens": sum((main_ck if m is main_m else draft_ck).get(k, 0)
+                                          for k in ("tokens", "tokens_before")),
                       "bytes_per_token_test": None}
     text_bytes = sum(len(d["text"].encode()) for d in docs)
     text_tokens = sum(len(tok.encode(d["text"])) for d in docs)

@@ -319,16 +319,27 @@ def evaluate(model, stream, seq=512, max_windows=64):
 # ---- loss plot -------------------------------------------------------------------
 
 def plot(out, csvs):
-    """tools/train.py plot OUT.png NAME.csv... : training (smoothed) and validation loss."""
+    """tools/train.py plot OUT.png NAME.csv[+MORE.csv@TOKENS[:val]]... : training (smoothed)
+    and validation loss."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for path in csvs:
-        rows = list(csv.DictReader(open(path)))
-        name = os.path.splitext(os.path.basename(path))[0]
-        tr = [(int(r["tokens"]), float(r["loss"])) for r in rows if r["loss"]]
-        va = [(int(r["tokens"]), float(r["val_loss"])) for r in rows if r["val_loss"]]
+    for arg in csvs:
+        # A run continued with --init is one curve: "a.csv+b.csv@T" puts b's
+        # rows after the T tokens its starting checkpoint had seen.
+        tr, va, name = [], [], None
+        for part in arg.split("+"):
+            path, _, off = part.partition("@")
+            val_only = off.endswith(":val")     # e.g. a distillation run's mixed loss
+            off = int(off.removesuffix(":val") or 0)
+            name = name or os.path.splitext(os.path.basename(path))[0]
+            rows = list(csv.DictReader(open(path)))
+            tr = [x for x in tr if x[0] <= off] + \
+                [(off + int(r["tokens"]), float(r["loss"])) for r in rows
+                 if r["loss"] and not val_only]
+            va = [x for x in va if x[0] <= off] + \
+                [(off + int(r["tokens"]), float(r["val_loss"])) for r in rows if r["val_loss"]]
         xs = np.array([t for t, _ in tr]) / 1e6
         ys = np.array([v for _, v in tr])
         k = 25
@@ -443,6 +454,7 @@ def main():
         x, y = batch(train_s, rng, bsz, seq)
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        ce = loss.item()
         if teacher is not None:
             with torch.no_grad():
                 tp = F.log_softmax(teacher(x).reshape(-1, logits.shape[-1]), -1)
@@ -455,7 +467,7 @@ def main():
         opt.step()
         step += 1
         tokens += x.numel()
-        li = loss.item()
+        li = ce            # the logged loss is cross-entropy, also when distilling
         ema = li if ema is None else 0.95 * ema + 0.05 * li
         now = time.time()
         vl = ""
