@@ -143,6 +143,14 @@ static void signal_loop(srv_sched *s)
     (void)n;   /* a full counter still wakes the loop */
 }
 
+/* Appends d to the loop's queue (s->mu held). */
+static void enqueue(srv_sched *s, done_item *d)
+{
+    if (s->done_tail) s->done_tail->next = d;
+    else s->done_head = d;
+    s->done_tail = d;
+}
+
 /* Queues a finished request for the loop (s->mu held). */
 static void push_done(srv_sched *s, srv_job_req *req, const srv_job_res *res)
 {
@@ -167,9 +175,7 @@ static void push_done(srv_sched *s, srv_job_req *req, const srv_job_res *res)
     }
     d->req = req;
     d->res = *res;
-    if (s->done_tail) s->done_tail->next = d;
-    else s->done_head = d;
-    s->done_tail = d;
+    enqueue(s, d);
 }
 
 /* Queues a load event for the loop (s->mu not held). */
@@ -186,9 +192,7 @@ static void push_load(srv_sched *s, srv_load_phase phase, int pct, int ok, const
     vsnprintf(d->load.message, sizeof d->load.message, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&s->mu);
-    if (s->done_tail) s->done_tail->next = d;
-    else s->done_head = d;
-    s->done_tail = d;
+    enqueue(s, d);
     signal_loop(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -317,9 +321,7 @@ static void push_progress(srv_sched *s, srv_job_req *req, int generated)
     d->progress = 1;
     d->res.generated_tokens = generated;
     pthread_mutex_lock(&s->mu);
-    if (s->done_tail) s->done_tail->next = d;
-    else s->done_head = d;
-    s->done_tail = d;
+    enqueue(s, d);
     signal_loop(s);
     pthread_mutex_unlock(&s->mu);
 }
