@@ -240,10 +240,17 @@ int bench_spec(int argc, char **argv)
         double per = cfgs[c].steps ? (double)cfgs[c].tokens / cfgs[c].steps : 0;
         printf("%-15s %8ld %6.0ftok/s %8.2fx %9.0f%% %11.2f\n", cfgs[c].name, cfgs[c].tokens, tps, tps / base,
                100 * acc, per);
-        json_array_append_new(rows, json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "config", cfgs[c].name,
+        /* the decoder's cost model as it ended the run (ms) */
+        const eng_spec_stats *ss = eng_engine_spec_stats(cfgs[c].e);
+        json_array_append_new(rows, json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:{s:f,s:f,s:f}}",
+            "config", cfgs[c].name,
             "tokens", (json_int_t)cfgs[c].tokens, "decode_ms", cfgs[c].decode_ms, "decode_tok_s", tps,
             "speedup_vs_main_only", tps / base, "acceptance_rate", acc, "tokens_per_verification", per,
-            "prefill_ms", cfgs[c].prefill_ms));
+            "prefill_ms", cfgs[c].prefill_ms, "plain_steps", (json_int_t)ss->plain_steps,
+            "cost_model_ms", "verify_1", ss->verify_1_ms, "verify_per_extra_token", ss->verify_slope_ms,
+            "draft_forward", ss->draft_ms));
+        printf("%15s cost model: verify %.3f ms + %.3f ms/extra token, draft %.3f ms; %llu of %ld steps plain\n", "",
+               ss->verify_1_ms, ss->verify_slope_ms, ss->draft_ms, (unsigned long long)ss->plain_steps, cfgs[c].steps);
         eng_engine_free(cfgs[c].e);
     }
     printf("outputs identical across configs: %s\n", mismatches ? "NO" : "yes");

@@ -55,13 +55,6 @@ struct eng_job {
     char err[256];
 };
 
-double eng_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static const char *const STOP_NAMES[] = { "running", "end of text", "max lines", "end of block",
                                           "reached the suffix", "max tokens", "deadline", "context full" };
 const char *eng_stop_name(eng_stop s) { return (unsigned)s < 8 ? STOP_NAMES[s] : "?"; }
@@ -684,6 +677,7 @@ int eng_job_step(eng_job *j)
 }
 
 uint64_t eng_engine_device_resets(const eng_engine *e) { return e->device_resets; }
+const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e) { return eng_spec_get_stats(e->spec); }
 
 const char *eng_job_text(const eng_job *j, size_t *len)
 {

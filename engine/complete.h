@@ -20,6 +20,7 @@
 #include "chat.h"
 #include "fim.h"
 #include "model.h"
+#include "spec.h"
 
 typedef struct {
     const char *model_path;     /* main model GGUF */
@@ -58,6 +59,8 @@ eng_chat_format eng_engine_chat_format(const eng_engine *e);
  * device was lost (wse.h) resets the device, drops the KV it held and
  * starts the job over, once; a second fault fails the job. */
 uint64_t eng_engine_device_resets(const eng_engine *e);
+/* The speculative decoder's counters and cost model, over the engine's life. */
+const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e);
 /* Uses st (copied; NULL: none) for prompts the contexts do not hold. */
 void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st);
 
@@ -114,7 +117,6 @@ typedef struct {
 typedef struct eng_job eng_job;
 
 void eng_request_init(eng_request *r);
-double eng_now_ms(void);
 
 /* Starts a job on e. One job runs at a time: starting one parks the running
  * job, which resumes where it was on its next eng_job_step (its prompt and

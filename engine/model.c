@@ -12,6 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+double eng_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 // ---------------------------------------------------------------- structs
 
@@ -131,6 +139,7 @@ range:
     seterr(err, errlen, "%s: %s has a wrong type or is out of range", fn, key);
     return -1;
 }
+
 
 /* Finds tensor `name` with GGUF dims [n_in, n_out] (n_out 0: 1-D of n_in). */
 static const gguf_tensor *find(eng_model *m, const char *name, int n_in, int n_out,

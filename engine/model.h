@@ -39,6 +39,9 @@ typedef struct eng_ctx eng_ctx;
 /* Loads path on dev (borrowed; must outlive the model). Checks architecture,
  * hyper-parameters, every tensor's presence, shape and type, and builds the
  * tokenizer. NULL with a reason naming the file and the problem on failure. */
+/* Milliseconds on the monotonic clock (deadlines, stage and cost timing). */
+double eng_now_ms(void);
+
 eng_model *eng_model_load(const char *path, dev_device *dev, char *err, size_t errlen);
 void eng_model_free(eng_model *m);
 

@@ -16,8 +16,16 @@ struct eng_spec {
     int len, cap;
     const int32_t *lookup;      /* extra prompt-lookup tokens (borrowed) */
     int n_lookup;
-    int k[2];                   /* current draft length per drafter */
+    int k[2];                   /* current draft length per drafter (!cost_aware) */
     double acc[2];              /* acceptance rate per drafter (moving average) */
+    /* the cost model (cost_aware): ms, 0 = not measured yet */
+    double v1, slope, dms;
+    int pinned;                 /* eng_spec_set_costs: stop learning them */
+    double hit[2], miss[2];     /* decayed counts of accepted drafts and rejections */
+    int idle;                   /* steps in a row without drafting */
+    int probe_gap;
+    int since_plain;            /* steps since the last plain one */              /* idle steps before a probe (16, doubling to 256) */
+    int last_k;
     int last_n;                 /* tokens produced by the last step */
     eng_sampler *last_smp;
     int32_t *drafts;            /* (max_draft) */
@@ -42,7 +50,7 @@ static int fail(eng_spec *s, const char *fmt, ...)
 void eng_spec_params_init(eng_spec_params *p)
 {
     *p = (eng_spec_params){ .max_draft = 8, .min_draft = 1, .use_draft_model = 1, .use_lookup = 1,
-                            .lookup_min = 2, .lookup_max = 4 };
+                            .lookup_min = 2, .lookup_max = 4, .cost_aware = 1 };
 }
 
 eng_spec *eng_spec_new(eng_ctx *main, eng_ctx *draft, const eng_spec_params *p, char *err, size_t errlen)
@@ -90,13 +98,43 @@ void eng_spec_free(eng_spec *s)
 
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s) { return &s->st; }
 
+static void publish_costs(eng_spec *s)
+{
+    s->st.verify_1_ms = s->v1;
+    s->st.verify_slope_ms = s->slope;
+    s->st.draft_ms = s->dms;
+}
+
+void eng_spec_set_costs(eng_spec *s, double verify_1_ms, double verify_slope_ms, double draft_ms)
+{
+    if (verify_1_ms > 0) s->v1 = verify_1_ms;
+    if (verify_slope_ms > 0) s->slope = verify_slope_ms;
+    if (draft_ms > 0) s->dms = draft_ms;
+    s->pinned = 1;
+    publish_costs(s);
+}
+
+/* A new sample into a moving average (the first one sets it). A sample is
+ * clamped to [avg/2, 2 avg]: a step that lost the CPU for a while must not
+ * skew the costs for long. */
+static void ema(double *avg, double x)
+{
+    if (*avg <= 0) { *avg = x; return; }
+    if (x > 2 * *avg) x = 2 * *avg;
+    if (x < 0.5 * *avg) x = 0.5 * *avg;
+    *avg = 0.8 * *avg + 0.2 * x;
+}
+
 const int32_t *eng_spec_tokens(const eng_spec *s, int *n)
 {
     *n = s->len;
     return s->seq;
 }
 const char *eng_spec_error(const eng_spec *s) { return s->err; }
-int eng_spec_current_k(const eng_spec *s) { return s->k[s->acc[1] >= s->acc[0] ? 1 : 0]; }
+int eng_spec_current_k(const eng_spec *s)
+{
+    return s->p.cost_aware ? s->last_k : s->k[s->acc[1] >= s->acc[0] ? 1 : 0];
+}
 
 static int reserve(eng_spec *s, int n)
 {
@@ -136,7 +174,12 @@ int eng_spec_begin(eng_spec *s, const int32_t *prompt, int n, int keep,
     if (keep < 0) keep = 0;
     eng_ctx_truncate(s->main, keep);
     if (s->draft) eng_ctx_truncate(s->draft, keep);
+    int todo = n - 1 - eng_ctx_pos(s->main);
+    double t0 = eng_now_ms();
     if (catch_up(s, s->main, n - 1, NULL)) return -1;
+    /* A long prefill's time per token is the first guess at what each
+     * extra token of a verification batch costs. */
+    if (todo >= 16 && s->slope <= 0 && !s->pinned) s->slope = (eng_now_ms() - t0) / todo;
     if (s->draft && catch_up(s, s->draft, n - 1, NULL)) return -1;
     return 0;
 }
@@ -170,7 +213,13 @@ static int draft_lookup(eng_spec *s, int k)
 /* Draft model: k tokens, greedy or sampled from its distribution q. */
 static int draft_model(eng_spec *s, eng_sampler *smp, int greedy, int k)
 {
+    /* The draft context lags by the tokens of steps that did not use it;
+     * catching up is one batch, so only single-token forwards are timed. */
+    int lag = s->len - eng_ctx_pos(s->draft);
+    double t0 = eng_now_ms();
     if (catch_up(s, s->draft, s->len, s->dlogits)) return -1;   /* feeds the pending token */
+    int timed = lag == 1;
+    if (!timed) t0 = eng_now_ms();
     s->st.draft_forwards++;
     for (int i = 0; i < k; i++) {
         int32_t t;
@@ -188,6 +237,8 @@ static int draft_model(eng_spec *s, eng_sampler *smp, int greedy, int k)
             s->st.draft_forwards++;
         }
     }
+    timed += k - 1;
+    if (!s->pinned && timed > 0) ema(&s->dms, (eng_now_ms() - t0) / timed);
     return k;
 }
 
@@ -234,11 +285,75 @@ static void adapt(eng_spec *s, int who, int k, int a)
 {
     s->st.drafted[who] += (uint64_t)k;
     s->st.accepted[who] += (uint64_t)a;
+    s->hit[who] = 0.95 * s->hit[who] + a;
+    s->miss[who] = 0.95 * s->miss[who] + (a < k);
     s->acc[who] = 0.7 * s->acc[who] + 0.3 * ((double)a / k);
     int nk = a == k ? k + 2 : (k + a + 1) / 2;
     if (nk > s->p.max_draft) nk = s->p.max_draft;
     if (nk < s->p.min_draft) nk = s->p.min_draft;
     s->k[who] = nk;
+}
+
+/* Per-token acceptance of a drafter: accepted / (accepted + rejections)
+ * over a decaying window, starting from 1/2. */
+static double alpha(const eng_spec *s, int who)
+{
+    return (s->hit[who] + 1) / (s->hit[who] + s->miss[who] + 2);
+}
+
+/* Expected tokens from a step that drafts k at acceptance a: 1 + a + ... + a^k. */
+static double expected_tokens(double a, int k)
+{
+    double e = 1, p = 1;
+    for (int i = 0; i < k; i++) e += (p *= a);
+    return e;
+}
+
+/* The cost model's choice: the drafter and k with the most expected tokens
+ * per ms, or none. m: lookup tokens available; kmodel: the most the draft
+ * model may draft. */
+static int choose(eng_spec *s, int m, int kmodel, int *k)
+{
+    *k = 0;
+    if (s->v1 <= 0) return DRAFT_NONE;          /* measure a plain step first */
+    double slope = s->slope > 0 ? s->slope : 0.5 * s->v1;
+    double dcost = s->dms > 0 ? s->dms : 0.1 * s->v1;
+    /* Drafting must beat a plain step by 10 %: the costs are wall-time
+     * estimates, and a wrong "yes" costs more than a wrong "no". */
+    double best = 1.1 / s->v1;
+    int who = DRAFT_NONE;
+    for (int d = 0; d < 2; d++) {
+        int kmax = d == DRAFT_LOOKUP ? m : kmodel;
+        double a = alpha(s, d), per = slope + (d == DRAFT_MODEL ? dcost : 0);
+        for (int j = 1; j <= kmax; j++) {
+            double r = expected_tokens(a, j) / (s->v1 + per * j);
+            if (r > best) best = r, who = d, *k = j;
+        }
+    }
+    if (who != DRAFT_NONE) {
+        /* Every 8th step is plain even so: the slope is measured against
+         * v1, so v1 must stay current (the context grows, the load varies). */
+        if (++s->since_plain >= 8) {
+            *k = 0;
+            return DRAFT_NONE;
+        }
+        s->idle = 0;
+        s->probe_gap = 16;
+        return who;
+    }
+    if (s->probe_gap < 16) s->probe_gap = 16;
+    if (++s->idle < s->probe_gap) return who;
+    /* Probe: a short draft from the drafter seen least, to refresh its
+     * acceptance and the slope (both change with the text and the load).
+     * Each probe that changes nothing doubles the wait for the next. */
+    s->idle = 0;
+    if (s->probe_gap < 256) s->probe_gap *= 2;
+    int d = m > 0 && (kmodel <= 0 || s->hit[1] + s->miss[1] <= s->hit[0] + s->miss[0]) ? DRAFT_LOOKUP
+          : kmodel > 0 ? DRAFT_MODEL : DRAFT_NONE;
+    if (d == DRAFT_NONE) return d;
+    int kmax = d == DRAFT_LOOKUP ? m : kmodel;
+    *k = kmax < 2 ? kmax : 2;
+    return d;
 }
 
 int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
@@ -251,7 +366,19 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
     if (room < 1) return fail(s, "context full (%d tokens)", eng_ctx_n_ctx(s->main));
 
     int who = DRAFT_NONE, k = 0;
-    if (s->p.use_lookup) {
+    int kmodel = 0;
+    if (s->draft) {
+        kmodel = s->p.cost_aware ? s->p.max_draft : s->k[DRAFT_MODEL];
+        int droom = eng_ctx_n_ctx(s->draft) - s->len;
+        if (kmodel > room - 1) kmodel = room - 1;
+        if (kmodel > droom) kmodel = droom;
+    }
+    if (s->p.cost_aware) {
+        int want = s->p.max_draft < room - 1 ? s->p.max_draft : room - 1;
+        int m = s->p.use_lookup && want > 0 ? draft_lookup(s, want) : 0;
+        who = choose(s, m, kmodel, &k);
+        if (who == DRAFT_MODEL && (k = draft_model(s, smp, greedy, k)) < 0) return -1;
+    } else if (s->p.use_lookup) {
         int want = s->k[DRAFT_LOOKUP] < room - 1 ? s->k[DRAFT_LOOKUP] : room - 1;
         if (want > 0 && (k = draft_lookup(s, want)) > 0 &&
             (!s->draft || s->acc[DRAFT_LOOKUP] >= s->acc[DRAFT_MODEL] - 0.1))
@@ -259,24 +386,27 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
         else
             k = 0;
     }
-    if (who == DRAFT_NONE && s->draft) {
-        int want = s->k[DRAFT_MODEL];
-        int droom = eng_ctx_n_ctx(s->draft) - s->len;
-        if (want > room - 1) want = room - 1;
-        if (want > droom) want = droom;
-        if (want > 0) {
-            if ((k = draft_model(s, smp, greedy, want)) < 0) return -1;
-            who = DRAFT_MODEL;
-        }
+    if (!s->p.cost_aware && who == DRAFT_NONE && kmodel > 0) {
+        if ((k = draft_model(s, smp, greedy, kmodel)) < 0) return -1;
+        who = DRAFT_MODEL;
     }
+    s->last_k = k;
 
     /* Verify: the pending token and the drafts in one batch. */
     int base = s->len - 1;
     int32_t batch[33];
     batch[0] = s->seq[base];
     memcpy(batch + 1, s->drafts, (size_t)k * sizeof *batch);
+    double t0 = eng_now_ms();
     if (eng_forward(s->main, batch, k + 1, s->rows, 1)) return fail(s, "%s", eng_ctx_error(s->main));
+    double took = eng_now_ms() - t0;
+    if (!s->pinned) {
+        if (k == 0) ema(&s->v1, took), s->since_plain = 0;
+        else if (s->v1 > 0) ema(&s->slope, took > s->v1 ? (took - s->v1) / k : 0.001 * s->v1);
+    }
+    publish_costs(s);
     s->st.steps++;
+    if (who == DRAFT_NONE) s->st.plain_steps++;
     int n_out = 0;
     int a = verify(s, smp, greedy, k, who, out, &n_out);
     if (a < 0) return -1;

@@ -3,9 +3,25 @@
  *
  * Drafters: the draft model (its own eng_ctx) and prompt lookup (n-gram
  * matches in the sequence so far and in extra lookup text: code repeats its
- * identifiers and lines). Each step uses the drafter that is currently
- * winning (n-gram when it has a match of >= 2 tokens and its measured
- * acceptance is not worse; else the draft model).
+ * identifiers and lines).
+ *
+ * Choosing k (cost_aware, the default): speculation pays only when a batch
+ * of k+1 tokens costs less than the tokens it is expected to yield. Each
+ * step picks the drafter and k (0 = no drafting at all) that maximise
+ * expected tokens per millisecond, E(k) / (T_verify(k+1) + k * T_draft),
+ * with E(k) = 1 + a + ... + a^k for the drafter's measured per-token
+ * acceptance a (Leviathan et al. 2023, eq. 1), and the costs measured on
+ * this machine as the decoder runs: T_verify(n) = v1 + slope * (n - 1)
+ * (wall time of the main model's forwards; the slope starts from the
+ * prompt's per-token prefill time) and T_draft (one draft forward). On a
+ * device where a batch costs about what one token does (memory-bound
+ * weights), long drafts win; where compute dominates (a small model whose
+ * weights sit in cache), the decoder drafts little or not at all and is
+ * never much slower than the main model alone. While not drafting it
+ * probes with k = 2 to keep the estimates current, after 16 idle steps,
+ * then 32, ... up to 256 while the answer stays "no".
+ * Without cost_aware, k follows acceptance alone (grow on a full accept,
+ * shrink towards what held) and a drafter is used whenever it has a draft.
  *
  * Exactness: with a greedy sampler the output is token for token what the
  * main model alone produces (ties broken to the lowest id on both paths).
@@ -31,6 +47,7 @@ typedef struct {
     int use_draft_model;    /* default 1 (when a draft context is given) */
     int use_lookup;         /* default 1 */
     int lookup_min, lookup_max;  /* n-gram sizes tried, longest first (2, 4) */
+    int cost_aware;         /* choose k by measured costs (default 1; see above) */
 } eng_spec_params;
 
 typedef struct {
@@ -39,6 +56,10 @@ typedef struct {
     uint64_t drafted[2];        /* per drafter: [0] draft model, [1] lookup */
     uint64_t accepted[2];
     uint64_t draft_forwards;    /* single-token draft-model forwards */
+    uint64_t plain_steps;       /* steps that drafted nothing (the cost model said no) */
+    double verify_1_ms;         /* cost model: main forward of 1 token */
+    double verify_slope_ms;     /*   each further token in the batch */
+    double draft_ms;            /*   one draft-model forward */
 } eng_spec_stats;
 
 typedef struct eng_spec eng_spec;
@@ -75,6 +96,10 @@ void eng_spec_keep(eng_spec *s, int n_of_last_step);
 const int32_t *eng_spec_tokens(const eng_spec *s, int *n);
 
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s);
+
+/* Pins the cost model (ms; 0 leaves that figure measured): for tests and
+ * for devices whose time is projected rather than measured. */
+void eng_spec_set_costs(eng_spec *s, double verify_1_ms, double verify_slope_ms, double draft_ms);
 int eng_spec_current_k(const eng_spec *s);
 const char *eng_spec_error(const eng_spec *s);
 

@@ -94,6 +94,7 @@ START_TEST(test_spec_greedy_identical_to_main_model)
         eng_ctx *dc = eng_ctx_new(dm, 256, 0, err, sizeof err);
         eng_spec_params sp;
         eng_spec_params_init(&sp);
+        sp.cost_aware = 0;      /* the drafting mechanics, whatever it costs */
         sp.use_draft_model = use_model;
         sp.use_lookup = use_lookup;
         sp.max_draft = k;
@@ -131,6 +132,7 @@ START_TEST(test_spec_self_draft_accepts_everything)
     eng_ctx *dc = eng_ctx_new(m, 256, 0, err, sizeof err);
     eng_spec_params sp;
     eng_spec_params_init(&sp);
+    sp.cost_aware = 0;      /* the drafting mechanics, whatever it costs */
     sp.use_lookup = 0;
     eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
     eng_sampler *smp = sampler(0, 1);
@@ -160,6 +162,7 @@ START_TEST(test_spec_keep_rolls_back_exactly)
     eng_ctx *dc = eng_ctx_new(m, 256, 0, err, sizeof err);
     eng_spec_params sp;
     eng_spec_params_init(&sp);
+    sp.cost_aware = 0;      /* the drafting mechanics, whatever it costs */
     eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
     eng_sampler *smp = sampler(0, 1);
     ck_assert_int_eq(eng_spec_begin(s, prompt, 8, 0, NULL, 0), 0);
@@ -203,6 +206,7 @@ START_TEST(test_spec_sampling_preserves_distribution)
     eng_ctx *dc = eng_ctx_new(dm, 64, 0, err, sizeof err);
     eng_spec_params sp;
     eng_spec_params_init(&sp);
+    sp.cost_aware = 0;      /* the drafting mechanics, whatever it costs */
     sp.use_lookup = use_lookup;
     sp.use_draft_model = !use_lookup;
     sp.lookup_min = 1;
@@ -237,6 +241,55 @@ START_TEST(test_spec_sampling_preserves_distribution)
     eng_ctx_free(mc);
     eng_ctx_free(dc);
     eng_model_free(dm);
+    eng_model_free(m);
+}
+END_TEST
+
+/* The cost model: drafting where a batch is nearly free, (almost) none where
+ * every extra token costs a full step, and the main model's tokens either
+ * way, with pinned and with measured costs. */
+START_TEST(test_spec_cost_model_picks_k_and_stays_exact)
+{
+    static const int32_t prompt[12] = { 10, 20, 30, 40, 10, 20, 30, 40, 10, 20, 30, 40 };
+    char err[256];
+    eng_model *m = eng_model_load(g_main, g_dev, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    int32_t want[48];
+    plain_greedy(m, prompt, 12, want, 48);
+    /* costs (ms): v1, slope, draft; 0 = measured */
+    static const double costs[3][3] = { { 1, 0.01, 0.01 }, { 1, 1.0, 0.5 }, { 0, 0, 0 } };
+    for (int c = 0; c < 3; c++) {
+        eng_ctx *mc = eng_ctx_new(m, 256, 0, err, sizeof err);
+        eng_ctx *dc = eng_ctx_new(m, 256, 0, err, sizeof err);    /* self-draft: always right */
+        eng_spec_params sp;
+        eng_spec_params_init(&sp);
+        ck_assert_int_eq(sp.cost_aware, 1);                        /* the default */
+        eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
+        if (costs[c][0] > 0) eng_spec_set_costs(s, costs[c][0], costs[c][1], costs[c][2]);
+        eng_sampler *smp = sampler(0, 1);
+        ck_assert_int_eq(eng_spec_begin(s, prompt, 12, 0, NULL, 0), 0);
+        int32_t got[48 + 16];
+        int n = 0;
+        while (n < 48) {
+            int r = eng_spec_step(s, smp, got + n, 16);
+            ck_assert_msg(r > 0, "%s", eng_spec_error(s));
+            n += r;
+        }
+        for (int i = 0; i < 48; i++) ck_assert_int_eq(got[i], want[i]);
+        const eng_spec_stats *st = eng_spec_get_stats(s);
+        if (c == 0) {           /* flat: long drafts, never a plain step */
+            ck_assert_uint_eq(st->plain_steps, 0);
+            ck_assert_uint_le(st->steps * 4, st->tokens);
+        } else if (c == 1) {    /* steep: plain steps but for a probe every 16 */
+            ck_assert_uint_ge(st->plain_steps * 10, st->steps * 8);
+        } else {                /* measured: the figures are there */
+            ck_assert(st->verify_1_ms > 0 && st->verify_slope_ms > 0);
+        }
+        eng_sampler_free(smp);
+        eng_spec_free(s);
+        eng_ctx_free(mc);
+        eng_ctx_free(dc);
+    }
     eng_model_free(m);
 }
 END_TEST
@@ -276,6 +329,7 @@ int main(void)
     tcase_add_test(tc, test_spec_self_draft_accepts_everything);
     tcase_add_test(tc, test_spec_keep_rolls_back_exactly);
     tcase_add_loop_test(tc, test_spec_sampling_preserves_distribution, 0, 2);
+    tcase_add_test(tc, test_spec_cost_model_picks_k_and_stays_exact);
     tcase_add_test(tc, test_spec_rejects_bad_params_and_vocab_mismatch);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
