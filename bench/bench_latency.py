@@ -18,6 +18,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,7 +110,13 @@ def main():
     files, source = source_files(os.path.join(HERE, ".."))
     rng = random.Random(a.seed)
     lat, first, stats = [], [], {"answered": 0, "empty": 0}
-    with Server(*a.server_args, binary=a.bin) as s:
+    # A fresh cache file: what earlier runs stored must not warm the first
+    # keystrokes (pass --cache PATH after -- to measure a warm cache instead).
+    tmp = tempfile.TemporaryDirectory(prefix="sparkd-bench-")
+    args = list(a.server_args)
+    if not any(x.startswith("--cache") or x == "--no-cache" for x in args):
+        args += ["--cache", os.path.join(tmp.name, "kv.sqlite3")]
+    with Server(*args, binary=a.bin) as s:
         s.initialize({"capabilities": {"textDocument": {"inlineCompletion": {}}}})
         while "ready" not in s.stats()["model"] and "loading" in s.stats()["model"]:
             time.sleep(0.05)
@@ -134,7 +141,7 @@ def main():
     keys = lat
     warm = [x for i, x in enumerate(lat) if i % a.chars]
     res = {
-        "bench": "latency", "source": source, "server_args": a.server_args, "model": st["model"],
+        "bench": "latency", "source": source, "server_args": args, "model": st["model"],
         "sessions": a.sessions, "keystrokes": len(keys),
         "p50_ms": pct(keys, 0.5), "p90_ms": pct(keys, 0.9), "p99_ms": pct(keys, 0.99), "max_ms": max(keys),
         "first_keystroke_p50_ms": pct(first, 0.5), "warm_keystroke_p50_ms": pct(warm, 0.5),

@@ -202,8 +202,10 @@ static int cut_keep_end(const eng_tok *t, const char *s, size_t n, size_t budget
         *start = 0;
         return 0;
     }
-    /* Keep ids[k..c): k >= k0. With a hint that no longer fits, leave budget/8 free. */
-    size_t k0 = c - budget, lo = k0 + (hint ? budget / 8 : 0);
+    /* Keep ids[k..c): k >= k0. A new start (no hint, or one that no longer
+     * fits) leaves budget/8 free, so the next keystrokes, which add tokens at
+     * the end, can keep it (and the KV computed from it) for a while. */
+    size_t k0 = c - budget, lo = k0 + budget / 8;
     if (lo >= c)
         lo = k0;
     size_t hi = lo + budget / 2 + 1 < c ? lo + budget / 2 + 1 : c;

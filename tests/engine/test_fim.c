@@ -342,14 +342,15 @@ START_TEST(test_fim_prefix_keeps_end_cut_at_line_start)
     ck_assert_uint_eq(pr.prefix_end - pr.prefix_begin, 17);
     eng_fim_prompt_free(&pr);
 
-    /* One long line: a line cut would waste it all, so the cut is mid-line. */
+    /* One long line: a line cut would waste it all, so the cut is mid-line,
+     * budget/8 (here 1 token) left free for what the user types next. */
     char line[101];
     memset(line, 'x', 100), line[100] = 0;
     in = input(ENG_FIM_PSM, line, "");
     in.prefix_max = 10;
     build_ok(t, &in, &pr);
-    ck_assert_uint_eq(pr.prefix_end - pr.prefix_begin, 10);
-    ck_assert_uint_eq(pr.prefix_text_start, 90);
+    ck_assert_uint_eq(pr.prefix_end - pr.prefix_begin, 9);
+    ck_assert_uint_eq(pr.prefix_text_start, 91);
     eng_fim_prompt_free(&pr);
 
     in.prefix_max = 0;                          /* no prefix at all */
@@ -465,7 +466,7 @@ START_TEST(test_fim_huge_prefix_tokenizes_only_a_window)
     for (int i = 0; i < 50; i++) {  /* ~400 MB if the whole text were tokenized each time */
         build_ok(t, &in, &pr);
         ck_assert_uint_le(pr.prefix_end - pr.prefix_begin, 1000);
-        ck_assert_uint_gt(pr.prefix_end - pr.prefix_begin, 950);
+        ck_assert_uint_ge(pr.prefix_end - pr.prefix_begin, 1000 - 1000 / 8 - 40);  /* slack, a line */
         ck_assert_uint_eq(pr.prefix_text_start % 40, 0);
         ck_assert_uint_eq(n - pr.prefix_text_start, pr.prefix_end - pr.prefix_begin);
         eng_fim_prompt_free(&pr);
