@@ -11,27 +11,41 @@
 #include "wse.h"
 
 #define PREFILL_CHUNK 64     /* tokens per prefill step: a few ms, then a chance to cancel */
+#define WARM_CHUNK 32        /* tokens per warming step: the next keystroke waits for at most one */
+#define QUICK_CTX 512        /* the quick lane's context (its prompts are short) */
+
+/* A lane: contexts that hold one sequence's KV, its decoder, and what it
+ * holds. The full lane (main + draft model) serves every job; the quick
+ * lane (main model only, small context) answers an automatic completion
+ * from a short prompt when the full prompt would take long to prefill (see
+ * eng_request.quick_start), while the full lane is warmed afterwards. */
+typedef struct {
+    eng_ctx *mc, *dc;        /* dc: NULL without a draft model (always on the quick lane) */
+    eng_spec *spec;
+    int32_t *held;           /* tokens whose KV the contexts hold (each a prefix of them) */
+    int n_held, cap_held;
+    char *last_path;         /* the previous prompt's file and where its prefix started: */
+    size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
+} lane;
 
 struct eng_engine {
     dev_device *dev;
     eng_model *main, *draft;
-    eng_ctx *mc, *dc;
-    eng_spec *spec;
+    lane full, quick;        /* quick.mc is created on first use */
+    int use_lookup;
     eng_fim_order order;
     eng_chat_format chat;    /* rewrites: instruction prompts when the model has a template */
-    int32_t *held;           /* tokens whose KV the contexts hold (each a prefix of them) */
-    int n_held, cap_held;
     eng_job *job;            /* the running job, if any */
     uint64_t device_resets;  /* device faults recovered from (see recover_from_fault) */
-    eng_prefix_store store;  /* restore/save NULL: no store */
-    char *last_path;         /* the previous prompt's file and where its prefix started: */
-    size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
+    eng_prefix_store store;  /* restore/save NULL: no store (full lane only) */
 };
 
 struct eng_job {
     eng_engine *e;
+    lane *L;                 /* where it runs */
     eng_request r;
     eng_fim_prompt prompt;
+    eng_fim_prompt full;     /* quick jobs: the full prompt, for eng_job_warm_step */
     int decoding;
     eng_sampler *smp;
     char *text;
@@ -90,12 +104,14 @@ eng_engine *eng_engine_new(const eng_engine_params *p, char *err, size_t errlen)
     if (!(e->main = eng_model_load(p->model_path, e->dev, err, errlen))) goto fail;
     if (p->draft_path && p->on_stage) p->on_stage(p->stage_ud, "draft model", p->draft_path);
     if (p->draft_path && !(e->draft = eng_model_load(p->draft_path, e->dev, err, errlen))) goto fail;
-    if (!(e->mc = eng_ctx_new(e->main, p->n_ctx, 64, err, errlen))) goto fail;
-    if (e->draft && !(e->dc = eng_ctx_new(e->draft, eng_ctx_n_ctx(e->mc), 64, err, errlen))) goto fail;
+    lane *F = &e->full;
+    if (!(F->mc = eng_ctx_new(e->main, p->n_ctx, 64, err, errlen))) goto fail;
+    if (e->draft && !(F->dc = eng_ctx_new(e->draft, eng_ctx_n_ctx(F->mc), 64, err, errlen))) goto fail;
+    e->use_lookup = p->use_lookup;
     eng_spec_params sp;
     eng_spec_params_init(&sp);
     sp.use_lookup = p->use_lookup;
-    if (!(e->spec = eng_spec_new(e->mc, e->dc, &sp, err, errlen))) goto fail;
+    if (!(F->spec = eng_spec_new(F->mc, F->dc, &sp, err, errlen))) goto fail;
     e->order = p->fim_order >= 0 ? (eng_fim_order)p->fim_order : model_order(e->main);
     e->chat = eng_chat_detect(eng_model_gguf(e->main), eng_model_tok(e->main));
     if (e->order != ENG_FIM_PLAIN && eng_fim_detect(eng_model_tok(e->main)) == ENG_FIM_NONE) {
@@ -110,14 +126,17 @@ fail:
 void eng_engine_free(eng_engine *e)
 {
     if (!e) return;
-    eng_spec_free(e->spec);
-    eng_ctx_free(e->dc);
-    eng_ctx_free(e->mc);
+    lane *lanes[2] = { &e->full, &e->quick };
+    for (int i = 0; i < 2; i++) {
+        eng_spec_free(lanes[i]->spec);
+        eng_ctx_free(lanes[i]->dc);
+        eng_ctx_free(lanes[i]->mc);
+        free(lanes[i]->held);
+        free(lanes[i]->last_path);
+    }
     eng_model_free(e->draft);
     eng_model_free(e->main);
     dev_close(e->dev);
-    free(e->held);
-    free(e->last_path);
     free(e);
 }
 
@@ -264,7 +283,7 @@ static int rewrite_prompt(eng_job *j, eng_fim_input *in, char *err, size_t errle
     in->files = files;
     in->n_files = nf;
     in->line_comment = mark;
-    int room = eng_ctx_n_ctx(j->e->mc) - j->r.max_tokens - 40;
+    int room = eng_ctx_n_ctx(j->e->full.mc) - j->r.max_tokens - 40;
     in->extra_max = (size_t)room / 2;       /* the original first: it is what gets rewritten */
     in->prefix_max = (size_t)room * 3 / 8;
     in->suffix_max = (size_t)room / 8;
@@ -288,7 +307,7 @@ static int tokenize_lookup(eng_job *j)
 /* Adds the decoder's counters since spec0 to the job's statistics. */
 static void count_spec(eng_job *j)
 {
-    const eng_spec_stats *st = eng_spec_get_stats(j->e->spec);
+    const eng_spec_stats *st = eng_spec_get_stats(j->L->spec);
     j->st.steps += st->steps - j->spec0.steps;
     j->st.drafted += st->drafted[0] + st->drafted[1] - j->spec0.drafted[0] - j->spec0.drafted[1];
     j->st.accepted += st->accepted[0] + st->accepted[1] - j->spec0.accepted[0] - j->spec0.accepted[1];
@@ -307,7 +326,7 @@ static void park(eng_job *j)
     if (!j->decoding) return;
     count_spec(j);
     int n;
-    const int32_t *seq = eng_spec_tokens(e->spec, &n);
+    const int32_t *seq = eng_spec_tokens(j->L->spec, &n);
     int32_t *t = realloc(j->prompt.tokens, (size_t)n * sizeof *t);
     if (!t) { snprintf(j->err, sizeof j->err, "out of memory parking a job"); j->reason = ENG_STOP_CONTEXT; return; }
     memcpy(t, seq, (size_t)n * sizeof *t);
@@ -325,23 +344,100 @@ static void park(eng_job *j)
 static void attach(eng_engine *e, eng_job *j)
 {
     if (e->job && e->job != j) park(e->job);
+    lane *L = j->L;
     int n = (int)j->prompt.n_tokens;
-    int keep = lcp(e->held, e->n_held, j->prompt.tokens, n);
+    int keep = lcp(L->held, L->n_held, j->prompt.tokens, n);
     if (keep > n - 1) keep = n - 1;
-    eng_ctx_truncate(e->mc, keep);
-    if (e->dc) eng_ctx_truncate(e->dc, keep);
-    int reused = eng_ctx_pos(e->mc);    /* keep, or less when a prefill stopped early */
-    int restored = restore_from_store(e, e->mc, j->prompt.tokens, n, keep);
-    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, keep);
+    eng_ctx_truncate(L->mc, keep);
+    if (L->dc) eng_ctx_truncate(L->dc, keep);
+    int reused = eng_ctx_pos(L->mc);    /* keep, or less when a prefill stopped early */
+    int restored = keep;
+    if (L == &e->full) {
+        restored = restore_from_store(e, L->mc, j->prompt.tokens, n, keep);
+        if (L->dc) restore_from_store(e, L->dc, j->prompt.tokens, n, keep);
+    }
     if (!j->resumed) {
         j->st.prompt_tokens = n;
         j->st.reused_tokens = reused;
         if (restored > keep) j->st.restored_tokens = restored - keep;
     }
     /* held[0..keep) is this prompt's start; each context prefills its own rest */
-    e->n_held = restored < keep ? restored : keep;
-    j->spec0 = *eng_spec_get_stats(e->spec);
+    L->n_held = restored < keep ? restored : keep;
+    j->spec0 = *eng_spec_get_stats(L->spec);
     e->job = j;
+}
+
+/* A FIM prompt on lane L: keeps the lane's prefix window start when the file
+ * is the same (the KV of the whole prefix stays valid), and remembers it. */
+static int build_fim(lane *L, const eng_tok *tok, eng_fim_input *in, eng_fim_prompt *out,
+                     char *err, size_t errlen)
+{
+    const char *path = in->path ? in->path : "";
+    in->prefix_keep_from = L->last_path && !strcmp(L->last_path, path) ? L->last_prefix_start : 0;
+    if (eng_fim_build(tok, in, out, err, errlen) != 0) return -1;
+    if (!L->last_path || strcmp(L->last_path, path)) {
+        free(L->last_path);
+        L->last_path = strdup(path);
+    }
+    L->last_prefix_start = out->prefix_text_start;
+    return 0;
+}
+
+/* The quick lane, created on first use: the main model alone (prompt lookup
+ * still drafts) on a QUICK_CTX context. */
+static int quick_lane(eng_engine *e)
+{
+    lane *Q = &e->quick;
+    if (Q->mc) return 0;
+    char err[256];
+    int n = eng_ctx_n_ctx(e->full.mc) < QUICK_CTX ? eng_ctx_n_ctx(e->full.mc) : QUICK_CTX;
+    if (!(Q->mc = eng_ctx_new(e->main, n, 64, err, sizeof err))) return -1;
+    eng_spec_params sp;
+    eng_spec_params_init(&sp);
+    sp.use_lookup = e->use_lookup;
+    if (!(Q->spec = eng_spec_new(Q->mc, NULL, &sp, err, sizeof err))) {
+        eng_ctx_free(Q->mc);
+        Q->mc = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The prefill still to do on the full lane for a prompt of n tokens, in
+ * main-model tokens (a draft-model token costs its share of the parameters). */
+static double prefill_work(const eng_engine *e, int n)
+{
+    double w = n - 1 - eng_ctx_pos(e->full.mc);
+    if (e->full.dc)
+        w += (double)(n - 1 - eng_ctx_pos(e->full.dc)) * (double)eng_model_n_params(e->draft) /
+             (double)eng_model_n_params(e->main);
+    return w;
+}
+
+/* Moves a completion whose full prompt would take long to prefill to the
+ * quick lane with a short prompt (quick_start tokens: 3/4 prefix, 1/4
+ * suffix, no other files); the full prompt stays for eng_job_warm_step. On
+ * any failure the job simply stays on the full lane. */
+static void go_quick(eng_job *j, const eng_tok *tok, eng_fim_input *in)
+{
+    eng_engine *e = j->e;
+    if (quick_lane(e)) return;
+    int q = j->r.quick_start;
+    if (q + j->r.max_tokens + 40 > eng_ctx_n_ctx(e->quick.mc)) return;
+    in->prefix_max = (size_t)q * 3 / 4;
+    in->suffix_max = (size_t)q / 4;
+    in->extra_max = 0;
+    in->files = NULL;
+    in->n_files = 0;
+    eng_fim_prompt short_prompt;
+    char err[256];
+    if (build_fim(&e->quick, tok, in, &short_prompt, err, sizeof err)) return;
+    if (short_prompt.n_tokens < 1) { eng_fim_prompt_free(&short_prompt); return; }
+    j->full = j->prompt;
+    j->prompt = short_prompt;
+    j->L = &e->quick;
+    j->st.quick = 1;
+    attach(e, j);
 }
 
 eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t errlen)
@@ -365,32 +461,27 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     in.path = r->path;
     in.files = r->files;
     in.n_files = r->n_files;
-    const char *path = r->path ? r->path : "";
-    int room = eng_ctx_n_ctx(e->mc) - j->r.max_tokens - 40;
+    j->L = &e->full;
+    int room = eng_ctx_n_ctx(e->full.mc) - j->r.max_tokens - 40;
     if (room < 64) { snprintf(err, errlen, "context too small for max_tokens %d", j->r.max_tokens); goto fail; }
     if (r->original) {
         if (rewrite_prompt(j, &in, err, errlen) || tokenize_lookup(j)) {
             if (!err[0]) snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        if (j->prompt.n_tokens + 40 + (size_t)j->r.max_tokens > (size_t)eng_ctx_n_ctx(e->mc)) {
+        int n_ctx = eng_ctx_n_ctx(e->full.mc);
+        if (j->prompt.n_tokens + 40 + (size_t)j->r.max_tokens > (size_t)n_ctx) {
             snprintf(err, errlen, "the region is too long to rewrite: %zu prompt tokens + %d to write do "
-                     "not fit the %d-token context", j->prompt.n_tokens, j->r.max_tokens, eng_ctx_n_ctx(e->mc));
+                     "not fit the %d-token context", j->prompt.n_tokens, j->r.max_tokens, n_ctx);
             goto fail;
         }
     } else {
-        if (e->last_path && !strcmp(e->last_path, path)) in.prefix_keep_from = e->last_prefix_start;
         if (in.prefix_max + in.suffix_max + in.extra_max > (size_t)room) {
             in.prefix_max = (size_t)room * 5 / 8;
             in.suffix_max = (size_t)room / 4;
             in.extra_max = (size_t)room / 8;
         }
-        if (eng_fim_build(tok, &in, &j->prompt, err, errlen) != 0) goto fail;
-        if (!e->last_path || strcmp(e->last_path, path)) {
-            free(e->last_path);
-            e->last_path = strdup(path);
-        }
-        e->last_prefix_start = j->prompt.prefix_text_start;
+        if (build_fim(&e->full, tok, &in, &j->prompt, err, errlen)) goto fail;
     }
     if (j->prompt.n_tokens < 1) { snprintf(err, errlen, "empty prompt"); goto fail; }
     if (remember_context(j)) { snprintf(err, errlen, "out of memory"); goto fail; }
@@ -401,6 +492,8 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     sp.seed = r->seed;
     if (!(j->smp = eng_sampler_new(&sp, err, errlen))) goto fail;
     attach(e, j);
+    if (r->quick_start > 0 && !r->original && prefill_work(e, (int)j->prompt.n_tokens) > r->quick_start)
+        go_quick(j, tok, &in);
     return j;
 fail:
     j->e = NULL;
@@ -416,6 +509,7 @@ void eng_job_free(eng_job *j)
         j->e->job = NULL;
     }
     eng_fim_prompt_free(&j->prompt);
+    eng_fim_prompt_free(&j->full);
     eng_sampler_free(j->smp);
     free(j->text);
     free(j->suffix_line);
@@ -487,40 +581,40 @@ static eng_stop text_rules(eng_job *j, size_t old_len)
 }
 
 /* Records that the contexts hold the KV of a prefix of tokens[0..n) each. */
-static void set_held(eng_engine *e, const int32_t *tokens, int n)
+static void set_held(lane *L, const int32_t *tokens, int n)
 {
-    if (n <= 0) { e->n_held = 0; return; }
-    if (n > e->cap_held) {
-        int32_t *h = realloc(e->held, (size_t)n * sizeof *h);
+    if (n <= 0) { L->n_held = 0; return; }
+    if (n > L->cap_held) {
+        int32_t *h = realloc(L->held, (size_t)n * sizeof *h);
         if (!h) {   /* forget everything rather than mis-remember */
-            e->n_held = 0;
-            eng_ctx_truncate(e->mc, 0);
-            if (e->dc) eng_ctx_truncate(e->dc, 0);
+            L->n_held = 0;
+            eng_ctx_truncate(L->mc, 0);
+            if (L->dc) eng_ctx_truncate(L->dc, 0);
             return;
         }
-        e->held = h;
-        e->cap_held = n;
+        L->held = h;
+        L->cap_held = n;
     }
-    memmove(e->held, tokens, (size_t)n * sizeof *tokens);
-    e->n_held = n;
+    memmove(L->held, tokens, (size_t)n * sizeof *tokens);
+    L->n_held = n;
 }
 
 /* What the contexts hold when job j stops now (finished or abandoned). */
 static void held_from_job(eng_job *j)
 {
-    eng_engine *e = j->e;
+    lane *L = j->L;
     if (j->decoding) {
         int n;
-        const int32_t *seq = eng_spec_tokens(e->spec, &n);
-        set_held(e, seq, n - 1);
+        const int32_t *seq = eng_spec_tokens(L->spec, &n);
+        set_held(L, seq, n - 1);
     } else {
         /* Stopped in the prefill (deadline, preempted): each context keeps
          * what it computed, a prefix of the prompt (the main one prefills
          * first, so it is usually ahead): the next request resumes there
          * instead of starting over. */
-        int n = eng_ctx_pos(e->mc);
-        if (e->dc && eng_ctx_pos(e->dc) > n) n = eng_ctx_pos(e->dc);
-        set_held(e, j->prompt.tokens, n);
+        int n = eng_ctx_pos(L->mc);
+        if (L->dc && eng_ctx_pos(L->dc) > n) n = eng_ctx_pos(L->dc);
+        set_held(L, j->prompt.tokens, n);
     }
 }
 
@@ -577,19 +671,19 @@ static void finish(eng_job *j, eng_stop why)
 
 static int decode_step(eng_job *j)
 {
-    eng_engine *e = j->e;
-    const eng_tok *tok = eng_model_tok(e->main);
+    eng_spec *sp = j->L->spec;
+    const eng_tok *tok = eng_model_tok(j->e->main);
     int n;
-    eng_spec_tokens(e->spec, &n);
-    if (eng_ctx_n_ctx(e->mc) - n < 40) { finish(j, ENG_STOP_CONTEXT); return 1; }
+    eng_spec_tokens(sp, &n);
+    if (eng_ctx_n_ctx(j->L->mc) - n < 40) { finish(j, ENG_STOP_CONTEXT); return 1; }
     int32_t out[40];
-    int got = eng_spec_step(e->spec, j->smp, out, 40);
-    if (got < 0) return jfail(j, "%s", eng_spec_error(e->spec));
+    int got = eng_spec_step(sp, j->smp, out, 40);
+    if (got < 0) return jfail(j, "%s", eng_spec_error(sp));
     for (int i = 0; i < got; i++) {
         /* the end of the middle, or any other control token: nothing to show */
         if (eng_tok_is_special(tok, out[i])) {
-            if (!j->r.ignore_eos) { eng_spec_keep(e->spec, i); finish(j, ENG_STOP_EOS); return 1; }
-            if (++j->st.generated_tokens >= j->r.max_tokens) { eng_spec_keep(e->spec, i + 1); finish(j, ENG_STOP_TOKENS); return 1; }
+            if (!j->r.ignore_eos) { eng_spec_keep(sp, i); finish(j, ENG_STOP_EOS); return 1; }
+            if (++j->st.generated_tokens >= j->r.max_tokens) { eng_spec_keep(sp, i + 1); finish(j, ENG_STOP_TOKENS); return 1; }
             continue;
         }
         size_t plen;
@@ -599,7 +693,7 @@ static int decode_step(eng_job *j)
         j->st.generated_tokens++;
         eng_stop why = text_rules(j, old);
         if (why == ENG_STOP_NONE && j->st.generated_tokens >= j->r.max_tokens) why = ENG_STOP_TOKENS;
-        if (why != ENG_STOP_NONE) { eng_spec_keep(e->spec, i + 1); finish(j, why); return 1; }
+        if (why != ENG_STOP_NONE) { eng_spec_keep(sp, i + 1); finish(j, why); return 1; }
     }
     if (j->r.deadline_ms > 0 && eng_now_ms() > j->r.deadline_ms) { finish(j, ENG_STOP_DEADLINE); return 1; }
     return 0;
@@ -616,18 +710,19 @@ static int job_step(eng_job *j)
     }
     if (!j->decoding) {
         double t = eng_now_ms();
-        int done = prefill_chunk(j, e->mc);
-        if (done == 1 && e->dc) done = prefill_chunk(j, e->dc);
+        lane *L = j->L;
+        int done = prefill_chunk(j, L->mc);
+        if (done == 1 && L->dc) done = prefill_chunk(j, L->dc);
         j->st.prefill_ms += eng_now_ms() - t;
         if (done < 0) return -1;
         if (done == 1) {
             int n = (int)j->prompt.n_tokens;
-            if (e->store.save && !j->resumed) {   /* offer the prompt's KV to the store (queued, never blocks) */
-                e->store.save(e->store.ud, e->mc, j->prompt.tokens, n - 1);
-                if (e->dc) e->store.save(e->store.ud, e->dc, j->prompt.tokens, n - 1);
+            if (e->store.save && !j->resumed && L == &e->full) {   /* offer the prompt's KV to the store (queued, never blocks) */
+                e->store.save(e->store.ud, L->mc, j->prompt.tokens, n - 1);
+                if (L->dc) e->store.save(e->store.ud, L->dc, j->prompt.tokens, n - 1);
             }
-            if (eng_spec_begin(e->spec, j->prompt.tokens, n, n - 1, j->lookup, j->n_lookup) != 0)
-                return jfail(j, "%s", eng_spec_error(e->spec));
+            if (eng_spec_begin(L->spec, j->prompt.tokens, n, n - 1, j->lookup, j->n_lookup) != 0)
+                return jfail(j, "%s", eng_spec_error(L->spec));
             j->decoding = 1;
         }
         if (j->r.deadline_ms > 0 && eng_now_ms() > j->r.deadline_ms) { finish(j, ENG_STOP_DEADLINE); return 1; }
@@ -649,9 +744,12 @@ static int recover_from_fault(eng_job *j)
     eng_engine *e = j->e;
     if (!e || !wse_lost(e->dev) || wse_reset(e->dev) != 0) return 0;
     e->device_resets++;
-    e->n_held = 0;
-    eng_ctx_truncate(e->mc, 0);
-    if (e->dc) eng_ctx_truncate(e->dc, 0);
+    lane *lanes[2] = { &e->full, &e->quick };
+    for (int i = 0; i < 2; i++) {
+        lanes[i]->n_held = 0;
+        if (lanes[i]->mc) eng_ctx_truncate(lanes[i]->mc, 0);
+        if (lanes[i]->dc) eng_ctx_truncate(lanes[i]->dc, 0);
+    }
     if (j->restarted) return 0;
     j->restarted = 1;
     j->err[0] = 0;
@@ -661,8 +759,10 @@ static int recover_from_fault(eng_job *j)
     j->st.generated_tokens = j->prompt_generated;
     eng_sampler_reset(j->smp);
     int n = (int)j->prompt.n_tokens;
-    restore_from_store(e, e->mc, j->prompt.tokens, n, 0);
-    if (e->dc) restore_from_store(e, e->dc, j->prompt.tokens, n, 0);
+    if (j->L == &e->full) {
+        restore_from_store(e, e->full.mc, j->prompt.tokens, n, 0);
+        if (e->full.dc) restore_from_store(e, e->full.dc, j->prompt.tokens, n, 0);
+    }
     return 1;
 }
 
@@ -676,8 +776,42 @@ int eng_job_step(eng_job *j)
     return rc;
 }
 
+int eng_job_warm_step(eng_job *j)
+{
+    eng_engine *e = j->e;
+    if (!e || !j->st.quick || j->reason == ENG_STOP_NONE || j->full.n_tokens < 2) return 1;
+    if (e->job && e->job != j) return 1;        /* another job has the engine now */
+    lane *F = &e->full;
+    const int32_t *t = j->full.tokens;
+    int target = (int)j->full.n_tokens - 1;     /* the KV of all but the last token, as a job leaves it */
+    int keep = lcp(F->held, F->n_held, t, target);
+    eng_ctx_truncate(F->mc, keep);
+    if (F->dc) eng_ctx_truncate(F->dc, keep);
+    eng_ctx *c = eng_ctx_pos(F->mc) < target ? F->mc : F->dc && eng_ctx_pos(F->dc) < target ? F->dc : NULL;
+    if (c) {
+        int have = eng_ctx_pos(c), n = target - have < WARM_CHUNK ? target - have : WARM_CHUNK;
+        double t0 = eng_now_ms();
+        if (eng_forward(c, t + have, n, NULL, 0)) {
+            set_held(F, t, 0);      /* its state is unknown now: forget it */
+            eng_ctx_truncate(F->mc, 0);
+            if (F->dc) eng_ctx_truncate(F->dc, 0);
+            return -1;
+        }
+        j->st.warm_ms += eng_now_ms() - t0;
+    }
+    int m = eng_ctx_pos(F->mc);
+    if (F->dc && eng_ctx_pos(F->dc) > m) m = eng_ctx_pos(F->dc);
+    set_held(F, t, m);
+    if (eng_ctx_pos(F->mc) < target || (F->dc && eng_ctx_pos(F->dc) < target)) return 0;
+    if (e->store.save) {    /* warm now, and after a restart too */
+        e->store.save(e->store.ud, F->mc, t, target);
+        if (F->dc) e->store.save(e->store.ud, F->dc, t, target);
+    }
+    return 1;
+}
+
 uint64_t eng_engine_device_resets(const eng_engine *e) { return e->device_resets; }
-const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e) { return eng_spec_get_stats(e->spec); }
+const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e) { return eng_spec_get_stats(e->full.spec); }
 
 const char *eng_job_text(const eng_job *j, size_t *len)
 {

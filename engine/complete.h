@@ -76,6 +76,14 @@ typedef struct {
     uint64_t seed;
     double deadline_ms;         /* absolute, eng_now_ms() clock; 0 = none */
     int ignore_eos;             /* benchmarks: decode through end-of-text (no text for it) */
+    /* Quick start (0: off): when more than this many tokens of the full
+     * prompt would have to be computed (a file just opened, a jump to
+     * another place), answer from a short prompt of about this many tokens
+     * on a side context, then let eng_job_warm_step prefill the full prompt
+     * so that the next request finds it computed. For automatic (typing)
+     * completions: the first suggestion comes within a keystroke, with less
+     * context; the following ones have all of it. */
+    int quick_start;
 
     /* Rewrites: when original is set, the job writes a new version of
      * original[0..original_len), the whole lines between prefix and suffix,
@@ -112,6 +120,8 @@ typedef struct {
     int device_restarts;        /* started over after a device fault (0 or 1) */
     double prefill_ms, decode_ms;
     uint64_t steps, drafted, accepted;
+    int quick;                  /* answered from a short prompt (quick_start) */
+    double warm_ms;             /* eng_job_warm_step time so far */
 } eng_job_stats;
 
 typedef struct eng_job eng_job;
@@ -127,6 +137,13 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
 /* Advances the job by one bounded piece of work. Returns 1 when finished,
  * 0 when there is more to do, -1 on error (eng_job_error()). */
 int eng_job_step(eng_job *j);
+/* After a quick-start job finished (stats.quick): prefills one chunk (a few
+ * ms) of its full prompt on the main contexts, so the next request there
+ * finds it computed (and the prefix store gets it when complete). Returns 0
+ * while there is more, 1 when done or there is nothing to do (not a quick
+ * job, or another job has the engine), -1 on a device error. Stopping early
+ * is fine: what was computed is kept; free the job as usual. */
+int eng_job_warm_step(eng_job *j);
 /* The completion text so far (after the stop rules; always valid UTF-8 at
  * its end). Borrowed until the next step. */
 const char *eng_job_text(const eng_job *j, size_t *len);

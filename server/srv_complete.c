@@ -222,6 +222,7 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     if (!invoked) s->last_typed_ns = now;
     req->debounce_ms = !invoked && burst ? s->cfg->debounce_ms : 0;
     req->deadline_ms = invoked ? 3000 : 1000;
+    req->quick_start = invoked ? 0 : s->cfg->quick_start_tokens;
     srv_sched_submit(s->sched, req);
     return SRV_DEFERRED;
 }
@@ -257,6 +258,7 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
     c->queue_ms += res->queue_ms;
     c->prefill_ms += res->prefill_ms;
     c->decode_ms += res->decode_ms;
+    c->quick += (uint64_t)res->quick;
     if (s->state != SRV_RUNNING) {
         /* after shutdown nothing more is answered */
     } else if (res->cancelled) {
@@ -277,10 +279,10 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
             open_doc *d = srv_find_doc(s, req->uri, strlen(req->uri));
             if (d && d->version == cr->version) remember_shown(d, cr->anchor, cr->invoked, res->text, res->len);
             srv_debug("%s: suggestion of %zu bytes in %.1f ms (queue %.1f, prefill %.1f ms for %d of %d "
-                      "prompt tokens, decode %.1f ms, %d tokens, %llu/%llu drafts)", req->uri, res->len,
+                      "%sprompt tokens, decode %.1f ms, %d tokens, %llu/%llu drafts)", req->uri, res->len,
                       us / 1e3, res->queue_ms, res->prefill_ms, res->prompt_tokens - res->reused_tokens,
-                      res->prompt_tokens, res->decode_ms, res->generated_tokens,
-                      (unsigned long long)res->accepted, (unsigned long long)res->drafted);
+                      res->prompt_tokens, res->quick ? "quick-start " : "", res->decode_ms,
+                      res->generated_tokens, (unsigned long long)res->accepted, (unsigned long long)res->drafted);
         }
         srv_reply_result(s, req->id, ans);
         json_decref(ans);
@@ -329,6 +331,7 @@ json_t *srv_comp_stats_json(const comp_stats *c)
         "acceptance_rate", c->drafted ? (double)c->accepted / (double)c->drafted : 0.0,
         "latency", latency);
     if (r) json_object_set_new(r, "restored_tokens", json_integer((json_int_t)c->restored_tokens));
+    if (r) json_object_set_new(r, "quick_start", json_integer((json_int_t)c->quick));
     if (r)   /* where the time went, summed over all jobs */
         json_object_set_new(r, "stage_ms", json_pack("{s:f,s:f,s:f}", "queue", c->queue_ms,
                                                      "prefill", c->prefill_ms, "decode", c->decode_ms));

@@ -46,6 +46,7 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_MAX_OPEN_DOCUMENTS, "max_open_documents", K_INT, max_open_documents, 1, 1000000),
     F(SRV_CFG_MAX_OPEN_BYTES, "max_open_bytes", K_SIZE, max_open_bytes, 1024, (double)((uint64_t)1 << 40)),
     F(SRV_CFG_CACHE_MEM, "cache_mem", K_STR, cache_mem, 0, 0),
+    F(SRV_CFG_QUICK_START_TOKENS, "quick_start_tokens", K_INT, quick_start_tokens, 0, 256),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -57,6 +58,7 @@ void srv_config_defaults(srv_config *c)
     c->n_predict = 64;
     c->seed = 42;
     c->debounce_ms = 15;
+    c->quick_start_tokens = 96;
     strcpy(c->fim_order, "auto");
     strcpy(c->cache_size, "1G");
     strcpy(c->cache_mem, "256M");
@@ -74,11 +76,15 @@ static int find(const char *name)
 /* Stores a parsed number after the bounds check. */
 static int put_number(srv_config *c, const field *f, double v, char *err, size_t errlen)
 {
-    if (f->k != K_U64 && f->k != K_DOUBLE && v != (double)(long long)v) {
+    /* The cast is defined only below 2^63 in magnitude (larger doubles are all integers,
+     * and out of every field's range); NaN (strtod reads "nan") is no integer, and fails
+     * the range test below as well, for doubles too. */
+    int castable = v >= -0x1p63 && v < 0x1p63;
+    if (f->k != K_U64 && f->k != K_DOUBLE && (castable ? v != (double)(long long)v : v != v)) {
         snprintf(err, errlen, "%s must be an integer", f->name);
         return -1;
     }
-    if (f->k != K_U64 && (v < f->lo || v > f->hi)) {
+    if (f->k != K_U64 && !(v >= f->lo && v <= f->hi)) {
         if (f->k == K_DOUBLE) snprintf(err, errlen, "%s must be between %g and %g", f->name, f->lo, f->hi);
         else snprintf(err, errlen, "%s must be between %.0f and %.0f", f->name, f->lo, f->hi);
         return -1;

@@ -41,6 +41,7 @@ typedef struct {
     uint64_t requests;      /* inlineCompletion + completion requests */
     uint64_t answered;      /* with a non-empty suggestion */
     uint64_t fast_path;     /* of which from the shown suggestion (no model run) */
+    uint64_t quick;         /* model answers from a short prompt (quick start) */
     uint64_t empty;
     json_t *empty_reasons;  /* reason -> count */
     uint64_t shown, partial_accepts, accepted_chars;

@@ -50,6 +50,7 @@ struct srv_sched {
     int quit;
     srv_config cfg;             /* under mu; the worker loads from a copy */
     unsigned cfg_gen;           /* bumped by srv_sched_configure */
+    unsigned warm_gen;          /* cfg_gen when warming started: a change stops it */
     char status[512];
     srv_sched_done_fn done;
     srv_sched_load_fn load;
@@ -326,8 +327,9 @@ static void push_progress(srv_sched *s, srv_job_req *req, int generated)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Runs one request to its end on the engine. */
-static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *res)
+/* Runs one request to its end on the engine. A quick-start job that still
+ * has its full prompt to warm is handed back in *warm instead of freed. */
+static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *res, eng_job **warm)
 {
     atomic_int *preempt = &s->preempt[req->background];
     eng_request r;
@@ -348,6 +350,7 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     r.instruction = req->instruction;
     r.language = req->language;
     r.line_comment = req->line_comment;
+    r.quick_start = req->quick_start;
     if (req->deadline_ms > 0) r.deadline_ms = req->submitted_ns / 1e6 + req->deadline_ms;
     char err[256];
     eng_job *j = eng_job_start(e, &r, err, sizeof err);
@@ -415,6 +418,30 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     res->steps = st->steps;
     res->drafted = st->drafted;
     res->accepted = st->accepted;
+    res->quick = st->quick;
+    if (st->quick && rc == 1) *warm = j;
+    else eng_job_free(j);
+}
+
+/* Whether the worker should stop warming: a request waits, or it must quit
+ * or reload. */
+static int warm_should_stop(srv_sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int stop = s->quit || s->pending || s->cfg_gen != s->warm_gen;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* After a quick answer went out: prefill the full prompt a chunk at a time
+ * while nothing else is waiting, so the next keystroke finds it computed. */
+static void warm(srv_sched *s, eng_job *j)
+{
+    int rc = 0;
+    while (!warm_should_stop(s) && (rc = eng_job_warm_step(j)) == 0) {}
+    if (rc < 0) srv_warn("warming the full prompt after a quick answer failed (device error); "
+                         "the next request computes it");
+    srv_debug("warmed the full prompt for %.1f ms%s", eng_job_get_stats(j)->warm_ms, rc == 1 ? "" : " (stopped early)");
     eng_job_free(j);
 }
 
@@ -466,6 +493,7 @@ static void serve(srv_sched *s, eng_engine *e, srv_job_req *req)
     pthread_mutex_unlock(&s->mu);
 
     srv_job_res res;
+    eng_job *warm_job = NULL;
     double queued = (srv_now_ns() - req->submitted_ns) / 1e6;
     if (!e) {
         empty_result(&res, "model unavailable");
@@ -473,7 +501,7 @@ static void serve(srv_sched *s, eng_engine *e, srv_job_req *req)
         snprintf(res.detail, sizeof res.detail, "%.200s", s->status);
         pthread_mutex_unlock(&s->mu);
     } else {
-        run_job(s, e, req, &res);
+        run_job(s, e, req, &res, &warm_job);
     }
     res.queue_ms = queued;
 
@@ -481,7 +509,9 @@ static void serve(srv_sched *s, eng_engine *e, srv_job_req *req)
     s->running[bg] = NULL;
     push_done(s, req, &res);
     signal_loop(s);
+    s->warm_gen = s->cfg_gen;
     pthread_mutex_unlock(&s->mu);
+    if (warm_job) warm(s, warm_job);
 }
 
 static void *worker(void *arg)

@@ -74,6 +74,7 @@ typedef struct srv_job_req {
                                    unanswered (shutting down); NULL: nothing to free */
     gram_ctx *gram;             /* syntax at the cursor, for trimming (owned, may be NULL) */
     int background;             /* 1: yields to completions (rewrites) */
+    int quick_start;            /* eng_request.quick_start (automatic completions) */
     /* Rewrites (see eng_request): the region between prefix and suffix. */
     char *original;             /* owned; NULL: a completion */
     size_t original_len;
@@ -100,6 +101,7 @@ typedef struct srv_job_res {
     int prompt_tokens, reused_tokens, restored_tokens, generated_tokens;
     double prefill_ms, decode_ms, queue_ms;
     uint64_t steps, drafted, accepted;
+    int quick;                  /* answered from a short prompt (quick start) */
 } srv_job_res;
 
 /* Called on the loop thread from srv_sched_drain(). Takes ownership of req

@@ -96,6 +96,10 @@ def case_sandbox():
         s.initialize()
         s.stats()
         C.eq("sandbox: the running `sparkd lsp` is under a seccomp filter (Seccomp: 2)", seccomp_mode(s.proc.pid), 2)
+        try:    # stderr is read by a thread: wait for the line rather than race it
+            s.wait_stderr(r"sandbox: on \(seccomp: socket, execve", timeout=5)
+        except Exception:
+            pass
         C.ok("sandbox: logged at start-up", re.search(r"sandbox: on \(seccomp: socket, execve", s.stderr_text()),
              s.stderr_text()[:400])
         doc(s, "file:///w/a.py", "def f(x):\n    return x\n")

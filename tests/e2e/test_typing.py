@@ -209,6 +209,43 @@ def case_block_end_trim_same_both_paths():
     assert out == lsp_text + ("\n" if lsp_text and not lsp_text.endswith("\n") else ""), (lsp_text, out, err)
 
 
+def case_quick_start_then_full_prompt():
+    """Typing in a file just opened: the first automatic request is answered
+    from a short prompt (quick start), the full prompt is computed after it,
+    and the next keystroke reuses that (all but a few tokens); invoked
+    requests never take the short path."""
+    text = "".join(f"def f{i}(x):\n    return x * {i} + {i * 7}\n\n\n" for i in range(30)) + TEXT
+    line = text.count("\n", 0, text.index("def main(argv):\n    \n")) + 1
+    with Server(*COMMON, "--quick-start-tokens", "48", "--debounce-ms", "0", "--log-level", "debug") as s:
+        s.initialize({"capabilities": {"textDocument": {"inlineCompletion": {}}}})
+        s.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1,
+                                                            "text": text}})
+
+        def ask(col, kind):
+            m = s.call("textDocument/inlineCompletion", {"textDocument": {"uri": URI},
+                       "position": {"line": line, "character": col}, "context": {"triggerKind": kind}},
+                       timeout=300)
+            check_answer(m, (line, col), " " * col)
+            return s.stats()["completions"]
+
+        st = ask(4, 2)
+        assert st["quick_start"] == 1, st
+        assert st["prompt_tokens"] <= 48 + 8, st           # the short prompt
+        s.wait_stderr(r"warmed the full prompt", timeout=120)
+        s.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 2},
+                 "contentChanges": [edit(line, 4, line, 4, "x")]})
+        st2 = ask(5, 2)
+        assert st2["quick_start"] == 1, st2                 # the full prompt this time
+        prompt, reused = st2["prompt_tokens"] - st["prompt_tokens"], st2["reused_tokens"] - st["reused_tokens"]
+        assert prompt > 200 and reused >= prompt - 4, (prompt, reused)
+        s.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 3},
+                 "contentChanges": [edit(line, 0, line, 5, "")]})
+        st3 = ask(0, 1)
+        assert st3["quick_start"] == 1, st3                 # invoked: never quick
+        print(f"     quick answer from {st['prompt_tokens']} tokens, then {prompt} tokens with {reused} reused",
+              flush=True)
+
+
 if not os.path.exists(os.path.join(MODELS, "sparkd-main.gguf")):
     print("SKIP: no bundled model in models/")
     sys.exit(77)

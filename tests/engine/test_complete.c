@@ -203,6 +203,57 @@ START_TEST(test_complete_deadline_in_prefill_keeps_kv)
 }
 END_TEST
 
+/* Quick start: with too much to prefill, the answer comes from a short
+ * prompt; warming then computes the full prompt, so the next request uses
+ * it (nothing quick about it, all reused) and writes what a fresh engine
+ * writes. A warm stopped early leaves the engine exact too. */
+START_TEST(test_complete_quick_start_then_warm_is_exact)
+{
+    char big[4096];
+    size_t n = 0;
+    for (int i = 0; n + 200 < sizeof big; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "def f%d(x):\n    return x * %d + %d\n\n", i, i, i * 7);
+    n += (size_t)snprintf(big + n, sizeof big - n, "def g(a, b):\n    ret");
+    eng_request r = request(big, n);
+    r.quick_start = 16;
+    eng_engine *fresh = engine(1, 1);
+    eng_request plain = r;
+    plain.quick_start = 0;
+    eng_job_stats st;
+    char *want = run(fresh, &plain, &st, NULL);
+    ck_assert_int_gt(st.prompt_tokens, 200);
+    for (int full_warm = 1; full_warm >= 0; full_warm--) {
+        eng_engine *e = engine(1, 1);
+        char err[256];
+        eng_job *j = eng_job_start(e, &r, err, sizeof err);
+        ck_assert_msg(j != NULL, "%s", err);
+        int rc;
+        while ((rc = eng_job_step(j)) == 0) {}
+        ck_assert_int_eq(rc, 1);
+        ck_assert_int_eq(eng_job_get_stats(j)->quick, 1);
+        ck_assert_int_le(eng_job_get_stats(j)->prompt_tokens, 16 + 8);
+        int steps = 0;
+        while ((rc = eng_job_warm_step(j)) == 0 && (full_warm || steps < 1)) steps++;
+        ck_assert_int_ge(rc, 0);
+        if (full_warm) ck_assert_int_gt(steps, 3);          /* > 200 tokens, 32 a step */
+        eng_job_free(j);
+        char *got = run(e, &r, &st, NULL);
+        if (full_warm) {
+            ck_assert_int_eq(st.quick, 0);
+            ck_assert_int_ge(st.reused_tokens, st.prompt_tokens - 1);
+            ck_assert_str_eq(got, want);
+        }
+        free(got);
+        got = run(e, &plain, NULL, NULL);   /* whatever the warm left: exact */
+        ck_assert_str_eq(got, want);
+        free(got);
+        eng_engine_free(e);
+    }
+    free(want);
+    eng_engine_free(fresh);
+}
+END_TEST
+
 START_TEST(test_complete_missing_model_is_clear_error)
 {
     eng_engine_params p;
@@ -225,6 +276,7 @@ int main(void)
     tcase_add_test(tc, test_complete_abandoned_job_then_next_is_exact);
     tcase_add_test(tc, test_complete_budgets_and_deadline);
     tcase_add_test(tc, test_complete_deadline_in_prefill_keeps_kv);
+    tcase_add_test(tc, test_complete_quick_start_then_warm_is_exact);
     tcase_add_test(tc, test_complete_missing_model_is_clear_error);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
