@@ -7,7 +7,8 @@ Python standard library), a stretch of code after a cursor is removed and then
 typed back one character at a time, with inter-key gaps of 60-200 ms (seeded),
 each keystroke sending didChange + inlineCompletion (triggerKind Automatic) as
 an editor does. Measured: didChange sent -> inlineCompletion answer received,
-per keystroke; the server's own stage sums (queue/debounce, prefill, decode);
+per keystroke; the server's own stage sums (protocol, grammars, cache, queue/debounce,
+prefill, decode);
 the server process's CPU time against the typing wall time (idle between keys).
 
 Writes bench/results/latency.json (+ latency.png when matplotlib is present).
@@ -133,6 +134,10 @@ def main():
             session(s, f"file://{path}#{k}", text, cut, a.chars, rng, lat, stats)
             first.append(lat[before])
         cpu, wall = cpu_ms(s.proc.pid) - cpu0, (time.monotonic() - wall0) * 1000
+        time.sleep(0.5)                     # the last answer's warming, if any
+        idle0 = cpu_ms(s.proc.pid)
+        time.sleep(2.0)                     # no typing: the server must not spin
+        idle_cpu = cpu_ms(s.proc.pid) - idle0
         st = s.stats()
         if os.environ.get("SPARKD_BENCH_LOG"):
             with open(os.environ["SPARKD_BENCH_LOG"], "w") as f:
@@ -152,6 +157,7 @@ def main():
         "acceptance_rate": comp["acceptance_rate"],
         "stage_ms_per_keystroke": {k: v / max(len(keys), 1) for k, v in comp["stage_ms"].items()},
         "server_cpu_ms": cpu, "typing_wall_ms": wall, "server_cpu_fraction": cpu / wall,
+        "idle_cpu_ms_over_2s": idle_cpu, "quick_starts": comp.get("quick_start", 0),
         "latencies_ms": [round(x, 2) for x in keys],
     }
     os.makedirs(a.out, exist_ok=True)
@@ -165,7 +171,8 @@ def main():
     print(f"answered {stats['answered']}, empty {stats['empty']} {comp['empty_reasons']}; fast path "
           f"{comp['fast_path']}; KV reused {100 * res['reused_token_fraction']:.0f}% of prompt tokens")
     print("per keystroke: " + ", ".join(f"{k} {v:.1f} ms" for k, v in res["stage_ms_per_keystroke"].items()))
-    print(f"server CPU {cpu:.0f} ms over {wall:.0f} ms of typing ({100 * res['server_cpu_fraction']:.1f}%)")
+    print(f"server CPU {cpu:.0f} ms over {wall:.0f} ms of typing ({100 * res['server_cpu_fraction']:.1f}%); "
+          f"{idle_cpu:.0f} ms in 2 s without typing; {res['quick_starts']} quick starts")
     try:
         import matplotlib
         matplotlib.use("Agg")

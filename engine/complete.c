@@ -353,8 +353,10 @@ static void attach(eng_engine *e, eng_job *j)
     int reused = eng_ctx_pos(L->mc);    /* keep, or less when a prefill stopped early */
     int restored = keep;
     if (L == &e->full) {
+        double t0 = eng_now_ms();
         restored = restore_from_store(e, L->mc, j->prompt.tokens, n, keep);
         if (L->dc) restore_from_store(e, L->dc, j->prompt.tokens, n, keep);
+        j->st.restore_ms += eng_now_ms() - t0;
     }
     if (!j->resumed) {
         j->st.prompt_tokens = n;

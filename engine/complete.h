@@ -121,6 +121,7 @@ typedef struct {
     double prefill_ms, decode_ms;
     uint64_t steps, drafted, accepted;
     int quick;                  /* answered from a short prompt (quick_start) */
+    double restore_ms;          /* asking the prefix store (the SQLite cache) */
     double warm_ms;             /* eng_job_warm_step time so far */
 } eng_job_stats;
 

@@ -209,7 +209,11 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
         srv_job_req_free(req);
         return srv_failf(f, -32603, "out of memory");
     }
-    if (d->gram) req->gram = gram_context_new(d->gram, off);
+    if (d->gram) {
+        uint64_t g0 = srv_now_ns();
+        req->gram = gram_context_new(d->gram, off);
+        s->comp.gram_ms += (srv_now_ns() - g0) / 1e6;
+    }
     srv_completion_limits(s->cfg, invoked, req->suffix, req->suffix_len, req->gram, &req->max_tokens,
                           &req->max_lines);
     req->temperature = (float)s->cfg->temp;
@@ -259,6 +263,9 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
     c->prefill_ms += res->prefill_ms;
     c->decode_ms += res->decode_ms;
     c->quick += (uint64_t)res->quick;
+    c->gram_ms += res->gram_ms;
+    c->cache_ms += res->cache_ms;
+    uint64_t answer_t0 = srv_now_ns();
     if (s->state != SRV_RUNNING) {
         /* after shutdown nothing more is answered */
     } else if (res->cancelled) {
@@ -287,6 +294,7 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
         srv_reply_result(s, req->id, ans);
         json_decref(ans);
     }
+    c->protocol_ms += (srv_now_ns() - answer_t0) / 1e6;
     free(cr);
     req->user = NULL;
     srv_job_req_free(req);
@@ -333,7 +341,9 @@ json_t *srv_comp_stats_json(const comp_stats *c)
     if (r) json_object_set_new(r, "restored_tokens", json_integer((json_int_t)c->restored_tokens));
     if (r) json_object_set_new(r, "quick_start", json_integer((json_int_t)c->quick));
     if (r)   /* where the time went, summed over all jobs */
-        json_object_set_new(r, "stage_ms", json_pack("{s:f,s:f,s:f}", "queue", c->queue_ms,
-                                                     "prefill", c->prefill_ms, "decode", c->decode_ms));
+        json_object_set_new(r, "stage_ms", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "protocol", c->protocol_ms,
+                                                     "grammars", c->gram_ms, "cache", c->cache_ms,
+                                                     "queue", c->queue_ms, "prefill", c->prefill_ms,
+                                                     "decode", c->decode_ms));
     return r;
 }

@@ -47,6 +47,9 @@ typedef struct {
     uint64_t shown, partial_accepts, accepted_chars;
     uint64_t prompt_tokens, reused_tokens, restored_tokens, generated_tokens, steps, drafted, accepted;
     double queue_ms, prefill_ms, decode_ms;     /* sums, for the stage breakdown */
+    double protocol_ms;     /* loop thread: decoding, edits, request set-up, the answer */
+    double gram_ms;         /* syntax context at the cursor + trimming the answer */
+    double cache_ms;        /* asking the SQLite cache for a prompt's KV */
     srv_stats latency;      /* request -> answer (its histogram) */
 } comp_stats;
 

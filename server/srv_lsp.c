@@ -630,9 +630,19 @@ static void handle_notification(srv_lsp *s, lsp_msg *m)
     json_decref(unused);
 }
 
+/* The methods of typing, whose loop-thread time is the "protocol" stage of
+ * a keystroke (sparkd/stats completions.stage_ms). */
+static int typing_method(const char *m)
+{
+    return !strcmp(m, "textDocument/didChange") || !strcmp(m, "textDocument/inlineCompletion") ||
+           !strcmp(m, "textDocument/completion");
+}
+
 void srv_lsp_handle(srv_lsp *s, const char *body, size_t len)
 {
     if (s->state == SRV_EXITED) return;
+    uint64_t t0 = srv_now_ns();
+    double gram0 = s->comp.gram_ms;
     lsp_msg m;
     lsp_rpc_error e;
     if (lsp_msg_decode(body, len, &m, &e) != 0) {
@@ -646,6 +656,8 @@ void srv_lsp_handle(srv_lsp *s, const char *body, size_t len)
     case LSP_MSG_NOTIFICATION: handle_notification(s, &m); break;
     case LSP_MSG_RESPONSE: handle_response(s, &m); break;
     }
+    if (m.method && typing_method(m.method))     /* less the syntax context, counted as grammars */
+        s->comp.protocol_ms += (srv_now_ns() - t0) / 1e6 - (s->comp.gram_ms - gram0);
     lsp_msg_clear(&m);
 }
 

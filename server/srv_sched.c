@@ -379,6 +379,7 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         }
     }
     memset(res, 0, sizeof *res);
+    double gram_ms = 0;
     if (eng_job_get_stats(j)->device_restarts)
         srv_warn("device fault during a completion: the device was reset and the request started over%s",
                  rc < 0 ? ", and failed again" : "");
@@ -391,7 +392,9 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
         eng_stop why = eng_job_stop_reason(j);
         gram_trim_result tr = { NULL, 0, GRAM_TRIM_KEPT, 0, 0 };
         if (req->gram && n) {     /* syntax-aware trimming: block end, balance, parse check */
+            uint64_t t0 = srv_now_ns();
             gram_trim(req->gram, req->prefix, req->prefix_len, req->suffix, req->suffix_len, t, n, &tr);
+            gram_ms = (srv_now_ns() - t0) / 1e6;
             if (tr.text) { t = tr.text; n = tr.len; }
         }
         res->text = malloc(n + 1);
@@ -419,6 +422,8 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     res->drafted = st->drafted;
     res->accepted = st->accepted;
     res->quick = st->quick;
+    res->gram_ms = gram_ms;
+    res->cache_ms = st->restore_ms;
     if (st->quick && rc == 1) *warm = j;
     else eng_job_free(j);
 }

@@ -102,6 +102,7 @@ typedef struct srv_job_res {
     double prefill_ms, decode_ms, queue_ms;
     uint64_t steps, drafted, accepted;
     int quick;                  /* answered from a short prompt (quick start) */
+    double gram_ms, cache_ms;   /* syntax trimming; asking the SQLite cache */
 } srv_job_res;
 
 /* Called on the loop thread from srv_sched_drain(). Takes ownership of req
