@@ -57,6 +57,58 @@ static json_t *answer(comp_kind kind, uint32_t line, uint32_t ch, const char *te
     return json_pack("{s:b,s:o}", "isIncomplete", 1, "items", items);
 }
 
+/* An inline answer under a selected popup item: the item's text and then the
+ * suggestion, over the item's range (LSP: inline completions must extend the
+ * selected item's text and use its range, else editors do not show them). */
+static json_t *answer_selected(const comp_req *cr, const char *text, size_t len)
+{
+    json_t *items = json_array();
+    char *t = text && len ? malloc(cr->sel_len + len) : NULL;
+    if (t) {
+        memcpy(t, cr->sel_text, cr->sel_len);
+        memcpy(t + cr->sel_len, text, len);
+        json_array_append_new(items, json_pack("{s:s%,s:{s:o,s:o}}", "insertText", t, cr->sel_len + len,
+            "range", "start", position(cr->sel_range[0], cr->sel_range[1]),
+                     "end", position(cr->sel_range[2], cr->sel_range[3])));
+        free(t);
+    }
+    return json_pack("{s:o}", "items", items);
+}
+
+static void comp_free(void *p)
+{
+    comp_req *cr = p;
+    if (cr) free(cr->sel_text);
+    free(cr);
+}
+
+#define SELECTED_TEXT_MAX 4096      /* a completion item's text; longer is refused */
+
+/* context.selectedCompletionInfo of an inline request: NULL when absent,
+ * else its text (owned), range and the byte offsets of the range. */
+static int selected_info(srv_lsp *s, open_doc *d, json_t *ctx, comp_req *out, size_t *a, size_t *b, fail *f)
+{
+    json_t *sel = json_is_object(ctx) ? json_object_get(ctx, "selectedCompletionInfo") : NULL;
+    if (!sel || json_is_null(sel)) return 0;
+    json_t *text = json_is_object(sel) ? json_object_get(sel, "text") : NULL;
+    if (!json_is_string(text))
+        return srv_failf(f, -32602, "params.context.selectedCompletionInfo must be an object with a range and "
+                         "a string text");
+    if (srv_parse_range(json_object_get(sel, "range"), out->sel_range, f)) return -1;
+    if (json_string_length(text) > SELECTED_TEXT_MAX)
+        return srv_failf(f, -32602, "params.context.selectedCompletionInfo.text is longer than %d bytes",
+                         SELECTED_TEXT_MAX);
+    int clamped = 0;
+    *a = srv_doc_offset(d->doc, s->enc, out->sel_range[0], out->sel_range[1], &clamped);
+    *b = srv_doc_offset(d->doc, s->enc, out->sel_range[2], out->sel_range[3], &clamped);
+    if (*a > *b)
+        return srv_failf(f, -32602, "params.context.selectedCompletionInfo.range ends before it starts");
+    out->sel_len = json_string_length(text);
+    if (!(out->sel_text = malloc(out->sel_len + 1))) return srv_failf(f, -32603, "out of memory");
+    memcpy(out->sel_text, json_string_value(text), out->sel_len + 1);
+    return 0;
+}
+
 /* Forward typing: the text typed since the suggestion was shown is its start.
  * An invoked request is not answered from a typing suggestion (shorter). */
 static int fast_path(open_doc *d, size_t off, int invoked, const char **rest, size_t *rest_len)
@@ -175,9 +227,12 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     size_t off = srv_doc_offset(d->doc, s->enc, line, ch, &clamped);
     if (clamped) srv_warn("%s: position %u:%u is past the end of the line or document; clamped", uri, line, ch);
 
+    comp_req sel = { 0 };
+    size_t sel_a = 0, sel_b = 0;
+    if (kind == KIND_INLINE && selected_info(s, d, ctx, &sel, &sel_a, &sel_b, f)) return -1;
     const char *rest;
     size_t rest_len;
-    if (fast_path(d, off, invoked, &rest, &rest_len)) {
+    if (!sel.sel_text && fast_path(d, off, invoked, &rest, &rest_len)) {
         s->comp.fast_path++;
         s->comp.answered++;
         *result = answer(kind, line, ch, rest, rest_len);
@@ -185,26 +240,40 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
         return 0;
     }
     if (!s->sched) {
+        free(sel.sel_text);
         count_empty(s, "no completion engine");
         *result = answer(kind, line, ch, NULL, 0);
         return 0;
     }
     srv_job_req *req = calloc(1, sizeof *req);
     comp_req *cr = calloc(1, sizeof *cr);
-    if (!req || !cr) { free(req); free(cr); return srv_failf(f, -32603, "out of memory"); }
+    if (!req || !cr) { free(req); free(cr); free(sel.sel_text); return srv_failf(f, -32603, "out of memory"); }
     req->user = cr;
-    req->user_free = free;      /* no owned members in a completion's comp_req */
+    req->user_free = comp_free;
     *cr = (comp_req){ .kind = kind, .line = line, .character = ch, .anchor = off, .version = d->version,
-                      .invoked = invoked };
+                      .invoked = invoked, .sel_text = sel.sel_text, .sel_len = sel.sel_len };
+    memcpy(cr->sel_range, sel.sel_range, sizeof cr->sel_range);
     req->id = json_incref(id);
     req->uri = malloc(ulen + 1);
     if (req->uri) { memcpy(req->uri, uri, ulen); req->uri[ulen] = 0; }
-    req->prefix = srv_copy_range(d->doc, 0, off, &req->prefix_len);
+    if (cr->sel_text) {     /* the model sees the document with the selected item applied */
+        size_t pl;
+        char *p = srv_copy_range(d->doc, 0, sel_a, &pl);
+        req->prefix = p ? realloc(p, pl + cr->sel_len + 1) : NULL;
+        if (!req->prefix) free(p);
+        else {
+            memcpy(req->prefix + pl, cr->sel_text, cr->sel_len + 1);
+            req->prefix_len = pl + cr->sel_len;
+        }
+        off = sel_b;
+    } else {
+        req->prefix = srv_copy_range(d->doc, 0, off, &req->prefix_len);
+    }
     req->suffix = srv_copy_range(d->doc, off, srv_doc_len(d->doc), &req->suffix_len);
     req->path = srv_uri_path(uri);
     add_context_files(s, d, req);
     if (!req->uri || !req->prefix || !req->suffix || !req->path) {
-        free(cr);
+        comp_free(cr);
         req->user = NULL;
         srv_job_req_free(req);
         return srv_failf(f, -32603, "out of memory");
@@ -282,9 +351,11 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
             ans = answer(cr->kind, cr->line, cr->character, NULL, 0);
         } else {
             c->answered++;
-            ans = answer(cr->kind, cr->line, cr->character, res->text, res->len);
+            ans = cr->sel_text ? answer_selected(cr, res->text, res->len)
+                               : answer(cr->kind, cr->line, cr->character, res->text, res->len);
             open_doc *d = srv_find_doc(s, req->uri, strlen(req->uri));
-            if (d && d->version == cr->version) remember_shown(d, cr->anchor, cr->invoked, res->text, res->len);
+            if (d && d->version == cr->version && !cr->sel_text)
+                remember_shown(d, cr->anchor, cr->invoked, res->text, res->len);
             srv_debug("%s: suggestion of %zu bytes in %.1f ms (queue %.1f, prefill %.1f ms for %d of %d "
                       "%sprompt tokens, decode %.1f ms, %d tokens, %llu/%llu drafts)", req->uri, res->len,
                       us / 1e3, res->queue_ms, res->prefill_ms, res->prompt_tokens - res->reused_tokens,
@@ -295,7 +366,7 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
         json_decref(ans);
     }
     c->protocol_ms += (srv_now_ns() - answer_t0) / 1e6;
-    free(cr);
+    comp_free(cr);
     req->user = NULL;
     srv_job_req_free(req);
     srv_job_res_clear(res);

@@ -128,6 +128,11 @@ typedef struct comp_req {
     size_t anchor;              /* cursor byte offset when asked */
     int version;                /* document version when asked */
     int invoked;                /* the user asked (longer limits) rather than typing */
+    /* KIND_INLINE with selectedCompletionInfo: the popup's selected item, whose
+     * text the suggestion extends over its range */
+    char *sel_text;             /* owned; NULL: none */
+    size_t sel_len;
+    uint32_t sel_range[4];
     json_t *action;             /* KIND_ACTION: the CodeAction being resolved (owned) */
     uint32_t edit_line;         /* KIND_ACTION: where the edit goes (line start) */
     int action_kind;            /* KIND_ACTION: which action */

@@ -167,6 +167,48 @@ def case_bad_params_and_unknown_document():
         assert "result" in r, r
 
 
+def case_selected_completion_info():
+    """With an item selected in the client's popup, the inline suggestion
+    extends that item's text over that item's range (the model sees the item
+    applied: the answer starts with the item, and a second ask with the item
+    typed into the document gives the rest). Bad selectedCompletionInfo is
+    an InvalidParams error naming the field."""
+    with Server("--model", MODEL, "--draft", "none") as s:
+        s.initialize({"capabilities": INLINE_CAPS})
+        open_doc(s, TEXT.replace("    \n\nprint", "    return a * \n\nprint"))
+        # line 4 is "    return a * "; the popup offers "bb" for the 1 character "b" typed at 15..16
+        s.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 2}, "contentChanges": [
+            {"range": {"start": {"line": 4, "character": 15}, "end": {"line": 4, "character": 15}}, "text": "b"}]})
+        rng = {"start": {"line": 4, "character": 15}, "end": {"line": 4, "character": 16}}
+        sel = {"range": rng, "text": "bb"}
+        got = None
+        for _ in range(3):
+            r = s.call("textDocument/inlineCompletion", {"textDocument": {"uri": URI},
+                       "position": {"line": 4, "character": 16},
+                       "context": {"triggerKind": 1, "selectedCompletionInfo": sel}}, timeout=120)
+            assert "result" in r, r
+            items = items_of(r)
+            if items:
+                got = items[0]
+                break
+        assert got, "no suggestion under the selected item"
+        assert got["insertText"].startswith("bb") and len(got["insertText"]) > 2, got
+        assert got["range"] == rng, got
+        # the same state with "bb" really typed: the model wrote the same continuation
+        s.notify("textDocument/didChange", {"textDocument": {"uri": URI, "version": 3}, "contentChanges": [
+            {"range": rng, "text": "bb"}]})
+        r = inline(s, 4, 17)
+        plain = items_of(r)
+        assert plain and plain[0]["insertText"] == got["insertText"][2:], (plain, got)
+        for bad, word in (({"range": rng}, "text"), ({"range": rng, "text": 5}, "text"),
+                          ({"range": {"start": rng["end"], "end": rng["start"]}, "text": "x"}, "range"),
+                          ({"range": rng, "text": "x" * 5000}, "longer"), ({"text": "x"}, "range")):
+            r = s.call("textDocument/inlineCompletion", {"textDocument": {"uri": URI},
+                       "position": {"line": 4, "character": 16},
+                       "context": {"triggerKind": 1, "selectedCompletionInfo": bad}}, timeout=120)
+            assert r.get("error", {}).get("code") == -32602 and word in r["error"]["message"], (bad, r)
+
+
 def case_cache_survives_restart():
     """A long file's prompt KV comes back from the SQLite cache after a restart."""
     cache = os.path.join(TMP, "kv.sqlite3")
