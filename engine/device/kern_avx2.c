@@ -194,6 +194,9 @@ AVX2_INLINE void tile_quant(const kern_mm *a, int r, int t0, int C, int q4)
     }
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
+        /* the same place 4 rows on: a single token streams W from DRAM, and
+         * the hardware prefetcher alone left ~15 % of its bandwidth unused */
+        _mm_prefetch((const char *)w + 4 * a->row_bytes + (size_t)b * (q4 ? 18 : 34), _MM_HINT_T0);
         quant_step(w, b, q4, xq, xd, C, acc);
         quant_step(w, b + 1, q4, xq, xd, C, acc2);
     }
