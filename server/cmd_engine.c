@@ -14,6 +14,7 @@
 #include "lsp_pos.h"
 #include "srv_sched.h"
 #include "gram.h"
+#include "chat.h"
 
 static const char MODEL_USAGE[] =
     "usage: sparkd model info [PATH] [--verbose]\n"
@@ -126,6 +127,9 @@ int cmd_model(int argc, char **argv)
     printf("parameters: %.2f M, weights %.2f MiB read per token\n", eng_model_n_params(m) / 1e6,
            eng_model_weight_bytes(m) / 1048576.0);
     print_token_info(eng_model_tok(m));
+    eng_chat_format cf = eng_chat_detect(eng_model_gguf(m), eng_model_tok(m));
+    printf("chat template: %s\n", cf == ENG_CHAT_NONE ? "none known (rewrites use FIM prompts)"
+                                                     : eng_chat_format_name(cf));
     eng_model_free(m);
     dev_close(d);
     return 0;

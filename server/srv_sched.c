@@ -261,8 +261,9 @@ static eng_engine *load_engine(srv_sched *s, const srv_config *cfg)
                      es.draft[0] ? " + draft " : "", es.draft[0] ? base_name(es.draft) : "", eng_now_ms() - t0,
                      es.device);
     else push_load(s, SRV_LOAD_END, 100, 0, "cannot load %s: %s", base_name(es.model), err);
-    if (e) srv_info("engine ready in %.0f ms: %s%s%s on %s", eng_now_ms() - t0, es.model,
-                    es.draft[0] ? " + draft " : "", es.draft, es.device);
+    if (e) srv_info("engine ready in %.0f ms: %s%s%s on %s (rewrite prompts: %s)", eng_now_ms() - t0, es.model,
+                    es.draft[0] ? " + draft " : "", es.draft, es.device,
+                    eng_engine_chat_format(e) == ENG_CHAT_NONE ? "FIM" : eng_chat_format_name(eng_engine_chat_format(e)));
     else srv_error("cannot load the model: %s (completions will be empty; set --model or the "
                    "\"model\" setting)", err);
     return e;

@@ -37,7 +37,11 @@ def byte_alphabet():
     return out
 
 
-def tokenizer_kv(w, n_vocab):
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def tokenizer_kv(w, n_vocab, chat=None):
     alpha = byte_alphabet()
     tokens = [alpha[b] for b in range(256)]
     merges = []
@@ -45,11 +49,12 @@ def tokenizer_kv(w, n_vocab):
         merges.append(f"{a} {b}")
         tokens.append(a + b)
     n_normal = len(tokens)
-    tokens += SPECIALS
+    specials = SPECIALS + (["<|im_start|>", "<|im_end|>"] if chat else [])
+    tokens += specials
     while len(tokens) < n_vocab:
         tokens.append(f"<|unused{len(tokens)}|>")
     types = [1] * n_normal + [3] * (len(tokens) - n_normal)
-    sid = {s: n_normal + i for i, s in enumerate(SPECIALS)}
+    sid = {s: n_normal + i for i, s in enumerate(specials)}
     w.add("tokenizer.ggml.model", "gpt2")
     w.add("tokenizer.ggml.pre", "qwen2")
     w.add("tokenizer.ggml.tokens", tokens)
@@ -64,6 +69,9 @@ def tokenizer_kv(w, n_vocab):
     w.add("tokenizer.ggml.fim_pad_token_id", sid["<|fim_pad|>"], gguf.U32)
     w.add("tokenizer.ggml.fim_rep_token_id", sid["<|repo_name|>"], gguf.U32)
     w.add("tokenizer.ggml.fim_sep_token_id", sid["<|file_sep|>"], gguf.U32)
+    if chat == "chatml":
+        w.add("tokenizer.chat_template", CHATML)
+        w.add("tokenizer.ggml.eot_token_id", sid["<|im_end|>"], gguf.U32)
 
 
 def build(a):
@@ -82,7 +90,7 @@ def build(a):
     w.add(f"{arch}.attention.head_count_kv", a.kv_heads, gguf.U32)
     w.add(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6, gguf.F32)
     w.add(f"{arch}.rope.freq_base", 10000.0, gguf.F32)
-    tokenizer_kv(w, a.vocab)
+    tokenizer_kv(w, a.vocab, a.chat_template)
 
     def mat(n_out, n_in, scale=None):
         s = scale if scale is not None else 1.0 / np.sqrt(n_in)
@@ -147,6 +155,8 @@ def main():
     ap.add_argument("--printable", action="store_true",
                     help="greedy output is printable text (zero head rows of control bytes and specials)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--chat-template", choices=["chatml"],
+                    help="add <|im_start|>/<|im_end|> and a ChatML tokenizer.chat_template")
     ap.add_argument("--broken", choices=["arch", "shape", "q2k", "missing"],
                     help="write a deliberately broken model (error-path tests)")
     ap.add_argument("--out", required=True)

@@ -181,6 +181,42 @@ def case_execute_command_apply_edit_round_trip():
         assert m["error"]["code"] == -32803 and "read-only" in m["error"]["message"], m
 
 
+def case_chatml_model_instruction_rewrite():
+    """A model with a ChatML tokenizer.chat_template (as instruction-tuned
+    coder GGUFs have) gets an instruction prompt rather than FIM: the server
+    says so when it loads it, the rewrite runs to an applyEdit limited to the
+    region, and the edit applies."""
+    chat = os.path.join(TMP, "chat.gguf")
+    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tools", "make_test_model.py"), "--out", chat,
+                    "--dim", "64", "--layers", "2", "--seed", "4", "--printable", "--chat-template", "chatml"],
+                   check=True)
+    with Server("--model", chat, "--draft", "none", "-n", "48") as s:
+        s.initialize({"capabilities": {}})
+        s.wait_stderr(r"engine ready .*\(rewrite prompts: chatml\)", timeout=60)
+        open_doc(s, TXT_URI, TXT, "plaintext")
+        rid = rewrite(s, TXT_URI, rng(3, 0, 6, 0), "Shorter, please.")
+        apply = None
+        while True:
+            m = s.read_json(timeout=300)
+            if m.get("method") == "workspace/applyEdit":
+                apply = m
+                answer_server_requests(s, m)
+                continue
+            if m.get("id") == rid:
+                break
+        assert m.get("result") == {"applied": True}, m
+        (edits,) = apply["params"]["edit"]["changes"].values()
+        for e in edits:
+            assert 3 <= e["range"]["start"]["line"] and e["range"]["end"]["line"] <= 6, edits
+        out = apply_edits(TXT, edits)
+        kept = TXT.splitlines(True)                                    # nothing outside the region moved
+        assert out.startswith("".join(kept[:3])) and out.endswith("".join(kept[6:])), out
+    # the bundled model has no chat template: FIM prompts
+    with Server("--model", BUNDLED, "--draft", "none") as s:
+        s.initialize({"capabilities": {}})
+        s.wait_stderr(r"engine ready .*\(rewrite prompts: FIM\)", timeout=60)
+
+
 def case_execute_command_invalid_arguments():
     with Server("--model", RANDOM, "--draft", "none") as s:
         s.initialize({"capabilities": {}})
