@@ -126,13 +126,15 @@ def case_actions_listed_for_selection_and_function():
 
 def case_resolve_edit_applies_and_parses():
     """The bundled model: every edit a resolve returns applies and parses; an
-    action without edit names its reason in the log."""
+    action without edit names its reason in the log. Insertions (a comment, a
+    docstring) come back as edits with any model that writes anything; the
+    rewrites of the tiny bundled model rarely parse and are dropped."""
     with Server("--model", BUNDLED, "--no-cache", "--log-level", "info") as s:
         s.initialize({"capabilities": {}})
         open_doc(s, PY_URI, PY, "python")
         got = 0
         for a in actions(s, PY_URI, rng(10, 0, 16, 0)):
-            if "data" not in a or "end" not in a["data"]:
+            if "data" not in a:
                 continue
             start = s.stderr_len()
             r = s.call("codeAction/resolve", a, timeout=300)["result"]
@@ -147,7 +149,8 @@ def case_resolve_edit_applies_and_parses():
             ast.parse(new)                                         # raises when it does not parse
             assert new != PY
             got += 1
-        print(f"     {got} of the rewrites came with an edit", flush=True)
+        print(f"     {got} of the actions came with an edit", flush=True)
+        assert got >= 1, "no action came with an edit: the apply-and-parse path went untested"
 
 
 def case_execute_command_apply_edit_round_trip():
