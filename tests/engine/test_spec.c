@@ -58,7 +58,7 @@ static eng_sampler *sampler(float temp, uint64_t seed)
 static void plain_greedy(eng_model *m, const int32_t *prompt, int n, int32_t *out, int n_out)
 {
     char err[256];
-    eng_ctx *c = eng_ctx_new(m, 256, 0, err, sizeof err);
+    eng_ctx *c = eng_ctx_new(m, n + n_out + 8 > 256 ? n + n_out + 8 : 256, 0, err, sizeof err);
     int V = eng_model_hparams(m)->n_vocab;
     float *logits = malloc((size_t)V * sizeof *logits);
     eng_sampler *s = sampler(0, 1);
@@ -211,7 +211,13 @@ START_TEST(test_spec_sampling_preserves_distribution)
     sp.use_draft_model = !use_lookup;
     sp.lookup_min = 1;
     eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
-    const int N = 4000;
+    /* 1e5 samples (the bar for this test) in the release suite; the
+     * sanitizer build, ~20x slower, checks the same with 1e4 */
+#ifdef __SANITIZE_ADDRESS__
+    const int N = 10000;
+#else
+    const int N = 100000;
+#endif
     int *count = calloc((size_t)V, sizeof *count);
     int32_t out[16];
     for (int t = 0; t < N; t++) {
@@ -294,6 +300,91 @@ START_TEST(test_spec_cost_model_picks_k_and_stays_exact)
 }
 END_TEST
 
+/* At the end of the context: drafts are cut to the room left (self-draft
+ * would draft 8 each step), the tokens up to the limit are the main model's,
+ * and the step that finds no room fails with "context full". */
+START_TEST(test_spec_context_limit)
+{
+    char err[256];
+    eng_model *m = eng_model_load(g_main, g_dev, err, sizeof err);
+    int32_t prompt[12] = { 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120 }, want[52], got[52 + 16];
+    plain_greedy(m, prompt, 12, want, 52);
+    eng_ctx *mc = eng_ctx_new(m, 64, 0, err, sizeof err);
+    eng_ctx *dc = eng_ctx_new(m, 64, 0, err, sizeof err);
+    ck_assert_int_eq(eng_ctx_n_ctx(mc), 64);
+    eng_spec_params sp;
+    eng_spec_params_init(&sp);
+    sp.cost_aware = 0;
+    sp.max_draft = 8;
+    eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
+    eng_sampler *smp = sampler(0, 1);
+    ck_assert_int_eq(eng_spec_begin(s, prompt, 12, 0, NULL, 0), 0);
+    int n = 0, r;
+    while ((r = eng_spec_step(s, smp, got + n, 16)) > 0) {
+        n += r;
+        ck_assert_int_le(12 + n, 64);           /* never past the context */
+    }
+    ck_assert_int_eq(r, -1);
+    ck_assert_ptr_nonnull(strstr(eng_spec_error(s), "context full"));
+    ck_assert_int_eq(n, 64 - 12);
+    for (int i = 0; i < n; i++) ck_assert_int_eq(got[i], want[i]);
+    eng_sampler_free(smp);
+    eng_spec_free(s);
+    eng_ctx_free(mc);
+    eng_ctx_free(dc);
+    eng_model_free(m);
+}
+END_TEST
+
+/* The bundled pair on real code: speculative greedy (draft model, lookup,
+ * every k) is token for token the main model alone. */
+START_TEST(test_spec_bundled_models_exact)
+{
+    const char *src = getenv("SPARKD_SRC");
+    char mp[512], dp[512], err[256];
+    snprintf(mp, sizeof mp, "%s/models/sparkd-main.gguf", src ? src : ".");
+    snprintf(dp, sizeof dp, "%s/models/sparkd-draft.gguf", src ? src : ".");
+    if (access(mp, R_OK) || access(dp, R_OK)) return;      /* no bundled models in this tree */
+    eng_model *m = eng_model_load(mp, g_dev, err, sizeof err), *dm = eng_model_load(dp, g_dev, err, sizeof err);
+    ck_assert_msg(m && dm, "%s", err);
+    static const char *CODE[] = {
+        "def mean(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total / len(xs)\n\n\n"
+        "def variance(xs):\n    m = mean(xs)\n",
+        "#include <stdio.h>\n\nint main(int argc, char **argv)\n{\n    for (int i = 1; i < argc; i++)\n",
+    };
+    for (size_t p = 0; p < sizeof CODE / sizeof *CODE; p++) {
+        int32_t prompt[256], want[40], got[40 + 16];
+        int64_t n = eng_tok_encode(eng_model_tok(m), CODE[p], strlen(CODE[p]), 0, prompt, 256);
+        ck_assert(n > 4 && n < 256);
+        plain_greedy(m, prompt, (int)n, want, 40);
+        for (int k = 1; k <= 8; k += 7) {
+            eng_ctx *mc = eng_ctx_new(m, 512, 0, err, sizeof err), *dc = eng_ctx_new(dm, 512, 0, err, sizeof err);
+            eng_spec_params sp;
+            eng_spec_params_init(&sp);
+            sp.cost_aware = 0;
+            sp.max_draft = k;
+            eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
+            eng_sampler *smp = sampler(0, 1);
+            ck_assert_int_eq(eng_spec_begin(s, prompt, (int)n, 0, NULL, 0), 0);
+            int g = 0;
+            while (g < 40) {
+                int r = eng_spec_step(s, smp, got + g, 16);
+                ck_assert_msg(r > 0, "%s", eng_spec_error(s));
+                g += r;
+            }
+            for (int i = 0; i < 40; i++) ck_assert_msg(got[i] == want[i], "prompt %zu k %d token %d", p, k, i);
+            ck_assert_uint_gt(eng_spec_get_stats(s)->drafted[0] + eng_spec_get_stats(s)->drafted[1], 0);
+            eng_sampler_free(smp);
+            eng_spec_free(s);
+            eng_ctx_free(mc);
+            eng_ctx_free(dc);
+        }
+    }
+    eng_model_free(dm);
+    eng_model_free(m);
+}
+END_TEST
+
 START_TEST(test_spec_rejects_bad_params_and_vocab_mismatch)
 {
     char err[256];
@@ -330,6 +421,8 @@ int main(void)
     tcase_add_test(tc, test_spec_keep_rolls_back_exactly);
     tcase_add_loop_test(tc, test_spec_sampling_preserves_distribution, 0, 2);
     tcase_add_test(tc, test_spec_cost_model_picks_k_and_stays_exact);
+    tcase_add_test(tc, test_spec_context_limit);
+    tcase_add_test(tc, test_spec_bundled_models_exact);
     tcase_add_test(tc, test_spec_rejects_bad_params_and_vocab_mismatch);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
