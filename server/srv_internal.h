@@ -65,7 +65,7 @@ typedef struct {
     void *ud;
 } out_request;
 
-typedef struct load_progress load_progress;     /* srv_progress.c */
+typedef struct work_progress work_progress;     /* srv_progress.c */
 
 struct srv_lsp {
     srv_config *cfg;
@@ -86,7 +86,7 @@ struct srv_lsp {
     json_int_t next_out_id;
     int client_progress;    /* client advertised window.workDoneProgress */
     json_t *init_token;     /* initialize's workDoneToken, until the first load uses it (owned) */
-    load_progress *progress;/* the model load being reported, or NULL */
+    work_progress *progress;/* the model load being reported, or NULL */
     uint64_t last_typed_ns; /* when the last automatic completion was asked (debounce) */
     struct comp_req *rewrites;  /* rewrites running (srv_rewrite.c), for progress cancel */
 };
@@ -108,7 +108,17 @@ void srv_send_notification(srv_lsp *s, const char *method, json_t *params);
 /* Sends a server -> client request (params borrowed); fn gets the reply.
  * Returns 0, or -1 when out of memory (then fn is never called). */
 int srv_send_request(srv_lsp *s, const char *method, json_t *params, srv_reply_fn fn, void *ud);
-/* Model-load progress ($/progress; srv_progress.c). */
+/* Work-done progress ($/progress; srv_progress.c): on token (a client's
+ * workDoneToken; NULL: one the server asks the client to create, named
+ * sparkd/NAME/N, when it supports that), or NULL when the client cannot show
+ * progress. Values before the client answers the create request wait;
+ * they are dropped if it refuses. send steals value; close ends the
+ * opener's use (no value after it). */
+work_progress *srv_progress_open(srv_lsp *s, json_t *token, const char *name);
+void srv_progress_send(srv_lsp *s, work_progress *p, json_t *value);
+void srv_progress_close(srv_lsp *s, work_progress *p);
+json_t *srv_progress_token(const work_progress *p);     /* borrowed */
+/* The model-load progress, at exit. */
 void srv_progress_free(srv_lsp *s);
 /* Member `key` of o with jansson type t, or NULL with *f set ("what.key ..."). */
 json_t *srv_member(json_t *o, const char *what, const char *key, json_type t, fail *f);
@@ -119,7 +129,6 @@ json_t *srv_text_document(json_t *params, const char **uri, size_t *len, fail *f
 
 typedef enum { KIND_INLINE, KIND_COMPLETION, KIND_ACTION } comp_kind;
 
-typedef struct work_progress work_progress;     /* srv_rewrite.c */
 
 /* What the answer needs to know about its request (srv_job_req.user). */
 typedef struct comp_req {
@@ -144,6 +153,7 @@ typedef struct comp_req {
     json_t *command_id;         /* workspace/executeCommand's id (owned): the edit goes out
                                    with workspace/applyEdit; NULL: codeAction/resolve */
     work_progress *progress;    /* $/progress of a rewrite, or NULL */
+    int progress_pct;           /* the last percentage reported */
     struct comp_req *next_rw;   /* srv_lsp.rewrites: the rewrites running */
     json_t *job_id;             /* the scheduler's id of the job (borrowed from its req) */
 } comp_req;

@@ -11,17 +11,13 @@
  * (no rewrite, the editor declined the edit). Invalid arguments are
  * InvalidParams naming the argument.
  *
- * Progress: a rewrite (command or code action) is a work-done progress:
- * begin (cancellable), reports with percentage = tokens written / the
- * rewrite's token budget, end. The token is the command's workDoneToken,
- * else one the server asks the client to create
- * (window/workDoneProgress/create) when the client supports it; until that
- * is answered nothing is sent. window/workDoneProgress/cancel and
- * $/cancelRequest both cancel the job (between two engine steps).
- *
- * Ownership: a comp_req owns its work_progress until srv_rewrite_end; a
- * progress whose create request is still unanswered then belongs to that
- * request's reply callback, which frees it.
+ * Progress: a rewrite (command or code action) is a work-done progress
+ * (srv_progress.c): begin (cancellable), reports with percentage = tokens
+ * written / the rewrite's token budget, end. The token is the command's
+ * workDoneToken, else one the server asks the client to create.
+ * window/workDoneProgress/cancel and $/cancelRequest both cancel the job
+ * (between two engine steps). A comp_req holds its progress until
+ * srv_rewrite_end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,91 +27,37 @@
 #include "srv_internal.h"
 #include "srv_log.h"
 
-struct work_progress {
-    json_t *token;          /* owned */
-    int creating;           /* the create request is unanswered */
-    int active;             /* begin was sent: reports and end follow */
-    int ended;              /* the rewrite ended while creating */
-    int pct;                /* last percentage reported */
-    char title[96];
-};
-
-static void progress_send(srv_lsp *s, work_progress *p, json_t *value)
-{
-    json_t *params = value ? json_pack("{s:O,s:o}", "token", p->token, "value", value) : NULL;
-    if (params) srv_send_notification(s, "$/progress", params);
-    else srv_warn("out of memory sending rewrite progress");
-    json_decref(params);
-}
-
-static void progress_begin(srv_lsp *s, work_progress *p)
-{
-    p->active = 1;
-    progress_send(s, p, json_pack("{s:s,s:s,s:b,s:i,s:s}", "kind", "begin", "title", p->title,
-                                  "cancellable", 1, "percentage", 0, "message", "rewriting"));
-}
-
-static void progress_delete(work_progress *p)
-{
-    json_decref(p->token);
-    free(p);
-}
-
-static void created(srv_lsp *s, void *ud, json_t *result, json_t *error)
-{
-    work_progress *p = ud;
-    p->creating = 0;
-    (void)error;
-    if (p->ended || s->state != SRV_RUNNING) { progress_delete(p); return; }
-    if (result) progress_begin(s, p);   /* refused: the rewrite runs without progress */
-}
-
 void srv_rewrite_begin(srv_lsp *s, comp_req *cr, json_t *token, const char *title)
 {
-    static unsigned long long seq;      /* token names, unique per process */
-    int given = json_is_string(token) || json_is_integer(token);
-    if (!given && !s->client_progress) return;
-    work_progress *p = calloc(1, sizeof *p);
+    work_progress *p = srv_progress_open(s, token, "rewrite");
     if (!p) return;
-    snprintf(p->title, sizeof p->title, "%s", title);
-    p->token = given ? json_incref(token) : json_sprintf("sparkd/rewrite/%llu", ++seq);
-    json_t *params = p->token && !given ? json_pack("{s:O}", "token", p->token) : NULL;
-    if (!p->token || (!given && (!params ||
-                                 srv_send_request(s, "window/workDoneProgress/create", params, created, p)))) {
-        json_decref(params);
-        progress_delete(p);
-        return;
-    }
-    json_decref(params);
-    p->creating = !given;
-    if (given) progress_begin(s, p);
     cr->progress = p;
+    cr->progress_pct = 0;
+    srv_progress_send(s, p, json_pack("{s:s,s:s,s:b,s:i,s:s}", "kind", "begin", "title", title,
+                                      "cancellable", 1, "percentage", 0, "message", "rewriting"));
 }
 
 void srv_rewrite_progress(void *ud, srv_job_req *req, int generated)
 {
     srv_lsp *s = ud;
     comp_req *cr = req->user;
-    work_progress *p = cr ? cr->progress : NULL;
-    if (!p || !p->active || s->state != SRV_RUNNING || req->max_tokens <= 0) return;
+    if (!cr || !cr->progress || req->max_tokens <= 0) return;
     int pct = generated * 100 / req->max_tokens;
     if (pct > 99) pct = 99;
-    if (pct <= p->pct) return;
-    p->pct = pct;
+    if (pct <= cr->progress_pct) return;
+    cr->progress_pct = pct;
     char msg[64];
     snprintf(msg, sizeof msg, "%d tokens", generated);
-    progress_send(s, p, json_pack("{s:s,s:i,s:s}", "kind", "report", "percentage", pct, "message", msg));
+    srv_progress_send(s, cr->progress, json_pack("{s:s,s:i,s:s}", "kind", "report", "percentage", pct,
+                                                 "message", msg));
 }
 
 void srv_rewrite_end(srv_lsp *s, comp_req *cr, const char *message)
 {
-    work_progress *p = cr->progress;
+    if (!cr->progress) return;
+    srv_progress_send(s, cr->progress, json_pack("{s:s,s:s}", "kind", "end", "message", message ? message : "done"));
+    srv_progress_close(s, cr->progress);
     cr->progress = NULL;
-    if (!p) return;
-    if (p->creating) { p->ended = 1; return; }     /* created() frees it */
-    if (p->active && s->state == SRV_RUNNING)
-        progress_send(s, p, json_pack("{s:s,s:s}", "kind", "end", "message", message ? message : "done"));
-    progress_delete(p);
 }
 
 int srv_work_done_cancel(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *f)
@@ -125,7 +67,7 @@ int srv_work_done_cancel(srv_lsp *s, json_t *id, json_t *params, json_t **result
     if (!json_is_string(token) && !json_is_integer(token))
         return srv_failf(f, LSP_ERR_INVALID_PARAMS, "params.token must be an integer or a string");
     for (comp_req *cr = s->rewrites; cr; cr = cr->next_rw)
-        if (cr->progress && json_equal(cr->progress->token, token)) {
+        if (cr->progress && json_equal(srv_progress_token(cr->progress), token)) {
             s->stats.cancelled++;
             if (s->sched) srv_sched_cancel(s->sched, cr->job_id);
             return 0;
