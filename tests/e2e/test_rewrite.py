@@ -153,20 +153,26 @@ def case_resolve_edit_applies_and_parses():
         assert got >= 1, "no action came with an edit: the apply-and-parse path went untested"
 
 
+def command_with_apply(s, rid):
+    """Reads until the command rid is answered, accepting its
+    workspace/applyEdit; returns (the answer, the applyEdit request)."""
+    seen_apply = None
+    while True:
+        m = s.read_json(timeout=300)
+        if m.get("method") == "workspace/applyEdit":
+            seen_apply = m
+            answer_server_requests(s, m)
+            continue
+        if m.get("id") == rid:
+            return m, seen_apply
+
+
 def case_execute_command_apply_edit_round_trip():
     with Server("--model", RANDOM, "--draft", "none") as s:
         s.initialize({"capabilities": {}})
         open_doc(s, TXT_URI, TXT, "plaintext")
         rid = rewrite(s, TXT_URI, rng(2, 0, 5, 0), "Say it in French.")
-        seen_apply = None
-        while True:
-            m = s.read_json(timeout=300)
-            if m.get("method") == "workspace/applyEdit":
-                seen_apply = m
-                answer_server_requests(s, m)
-                continue
-            if m.get("id") == rid:
-                break
+        m, seen_apply = command_with_apply(s, rid)
         assert seen_apply, "no workspace/applyEdit before the answer"
         assert m.get("result") == {"applied": True}, m
         (edits,) = seen_apply["params"]["edit"]["changes"].values()
@@ -198,16 +204,8 @@ def case_chatml_model_instruction_rewrite():
         s.wait_stderr(r"engine ready .*\(rewrite prompts: chatml\)", timeout=60)
         open_doc(s, TXT_URI, TXT, "plaintext")
         rid = rewrite(s, TXT_URI, rng(3, 0, 6, 0), "Shorter, please.")
-        apply = None
-        while True:
-            m = s.read_json(timeout=300)
-            if m.get("method") == "workspace/applyEdit":
-                apply = m
-                answer_server_requests(s, m)
-                continue
-            if m.get("id") == rid:
-                break
-        assert m.get("result") == {"applied": True}, m
+        m, apply = command_with_apply(s, rid)
+        assert apply and m.get("result") == {"applied": True}, m
         (edits,) = apply["params"]["edit"]["changes"].values()
         for e in edits:
             assert 3 <= e["range"]["start"]["line"] and e["range"]["end"]["line"] <= 6, edits

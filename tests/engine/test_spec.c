@@ -73,6 +73,20 @@ static void plain_greedy(eng_model *m, const int32_t *prompt, int n, int32_t *ou
     eng_ctx_free(c);
 }
 
+/* Greedy speculative decoding of at least n_out tokens after prompt[0..n)
+ * into got (room for n_out + max_draft). */
+static void spec_greedy(eng_spec *s, const int32_t *prompt, int n, int32_t *got, int n_out)
+{
+    eng_sampler *smp = sampler(0, 1);
+    ck_assert_int_eq(eng_spec_begin(s, prompt, n, 0, NULL, 0), 0);
+    for (int g = 0; g < n_out;) {
+        int r = eng_spec_step(s, smp, got + g, 16);
+        ck_assert_msg(r > 0, "%s", eng_spec_error(s));
+        g += r;
+    }
+    eng_sampler_free(smp);
+}
+
 /* Speculative greedy: the same tokens, for every drafter mix and k. */
 START_TEST(test_spec_greedy_identical_to_main_model)
 {
@@ -100,20 +114,12 @@ START_TEST(test_spec_greedy_identical_to_main_model)
         sp.max_draft = k;
         eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
         ck_assert_msg(s != NULL, "%s", err);
-        eng_sampler *smp = sampler(0, 1);
-        ck_assert_int_eq(eng_spec_begin(s, PROMPTS[p], 12, 0, NULL, 0), 0);
-        int n = 0;
-        while (n < 40) {
-            int r = eng_spec_step(s, smp, got + n, 40);
-            ck_assert_msg(r > 0, "%s", eng_spec_error(s));
-            n += r;
-        }
+        spec_greedy(s, PROMPTS[p], 12, got, 40);
         for (int i = 0; i < 40; i++)
             ck_assert_msg(got[i] == want[i], "prompt %d token %d: %d != %d (model %d lookup %d k %d)",
                           p, i, got[i], want[i], use_model, use_lookup, k);
         const eng_spec_stats *st = eng_spec_get_stats(s);
         if (use_model || use_lookup) ck_assert_uint_le(st->steps, st->tokens);
-        eng_sampler_free(smp);
         eng_spec_free(s);
         eng_ctx_free(mc);
         eng_ctx_free(dc);
@@ -364,17 +370,9 @@ START_TEST(test_spec_bundled_models_exact)
             sp.cost_aware = 0;
             sp.max_draft = k;
             eng_spec *s = eng_spec_new(mc, dc, &sp, err, sizeof err);
-            eng_sampler *smp = sampler(0, 1);
-            ck_assert_int_eq(eng_spec_begin(s, prompt, (int)n, 0, NULL, 0), 0);
-            int g = 0;
-            while (g < 40) {
-                int r = eng_spec_step(s, smp, got + g, 16);
-                ck_assert_msg(r > 0, "%s", eng_spec_error(s));
-                g += r;
-            }
+            spec_greedy(s, prompt, (int)n, got, 40);
             for (int i = 0; i < 40; i++) ck_assert_msg(got[i] == want[i], "prompt %zu k %d token %d", p, k, i);
             ck_assert_uint_gt(eng_spec_get_stats(s)->drafted[0] + eng_spec_get_stats(s)->drafted[1], 0);
-            eng_sampler_free(smp);
             eng_spec_free(s);
             eng_ctx_free(mc);
             eng_ctx_free(dc);
