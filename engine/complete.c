@@ -28,6 +28,14 @@ typedef struct {
     size_t last_prefix_start;/* keeping that start keeps the KV of the whole prefix valid */
 } lane;
 
+#define ACCEPT_DOCS 32       /* documents whose drafters' acceptance is remembered */
+
+typedef struct {
+    uint64_t key;            /* the document (a hash of its path); 0: free */
+    uint64_t used;           /* LRU clock */
+    eng_spec_accept a;
+} doc_accept;
+
 struct eng_engine {
     dev_device *dev;
     eng_model *main, *draft;
@@ -38,11 +46,14 @@ struct eng_engine {
     eng_job *job;            /* the running job, if any */
     uint64_t device_resets;  /* device faults recovered from (see recover_from_fault) */
     eng_prefix_store store;  /* restore/save NULL: no store (full lane only) */
+    doc_accept accepts[ACCEPT_DOCS];   /* per document: what the full lane's decoder learnt */
+    uint64_t accept_key, accept_clock; /* whose state the decoder holds now */
 };
 
 struct eng_job {
     eng_engine *e;
     lane *L;                 /* where it runs */
+    uint64_t doc_key;        /* its document, for the drafters' acceptance */
     eng_request r;
     eng_fim_prompt prompt;
     eng_fim_prompt full;     /* quick jobs: the full prompt, for eng_job_warm_step */
@@ -341,9 +352,38 @@ static void park(eng_job *j)
 /* Makes j the engine's job: keeps what the contexts hold of its prompt (not
  * its last token), asks the prefix store for more, and the prefill steps
  * evaluate the rest. */
+static doc_accept *accept_slot(eng_engine *e, uint64_t key, int create)
+{
+    doc_accept *lru = &e->accepts[0];
+    for (int i = 0; i < ACCEPT_DOCS; i++) {
+        if (e->accepts[i].key == key) return &e->accepts[i];
+        if (e->accepts[i].used < lru->used) lru = &e->accepts[i];
+    }
+    if (!create) return NULL;
+    lru->key = key;
+    return lru;
+}
+
+/* Gives the full lane's decoder what it learnt of j's document's drafters
+ * (acceptance, draft lengths), keeping the previous document's. */
+static void swap_accept(eng_engine *e, eng_job *j)
+{
+    if (j->L != &e->full || j->doc_key == e->accept_key) return;
+    if (e->accept_key) {
+        doc_accept *d = accept_slot(e, e->accept_key, 1);
+        eng_spec_get_accept(e->full.spec, &d->a);
+        d->used = ++e->accept_clock;
+    }
+    doc_accept *d = accept_slot(e, j->doc_key, 0);
+    eng_spec_set_accept(e->full.spec, d ? &d->a : NULL);
+    if (d) d->used = ++e->accept_clock;
+    e->accept_key = j->doc_key;
+}
+
 static void attach(eng_engine *e, eng_job *j)
 {
     if (e->job && e->job != j) park(e->job);
+    swap_accept(e, j);
     lane *L = j->L;
     int n = (int)j->prompt.n_tokens;
     int keep = lcp(L->held, L->n_held, j->prompt.tokens, n);
@@ -464,6 +504,9 @@ eng_job *eng_job_start(eng_engine *e, const eng_request *r, char *err, size_t er
     in.files = r->files;
     in.n_files = r->n_files;
     j->L = &e->full;
+    uint64_t h = 1469598103934665603ull;        /* FNV-1a of the path; never 0 */
+    for (const char *c = r->path ? r->path : ""; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    j->doc_key = h | 1;
     int room = eng_ctx_n_ctx(e->full.mc) - j->r.max_tokens - 40;
     if (room < 64) { snprintf(err, errlen, "context too small for max_tokens %d", j->r.max_tokens); goto fail; }
     if (r->original) {
@@ -814,6 +857,7 @@ int eng_job_warm_step(eng_job *j)
 
 uint64_t eng_engine_device_resets(const eng_engine *e) { return e->device_resets; }
 const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e) { return eng_spec_get_stats(e->full.spec); }
+double eng_engine_acceptance(const eng_engine *e, int drafter) { return eng_spec_acceptance(e->full.spec, drafter); }
 
 const char *eng_job_text(const eng_job *j, size_t *len)
 {

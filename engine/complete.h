@@ -61,6 +61,11 @@ eng_chat_format eng_engine_chat_format(const eng_engine *e);
 uint64_t eng_engine_device_resets(const eng_engine *e);
 /* The speculative decoder's counters and cost model, over the engine's life. */
 const eng_spec_stats *eng_engine_spec_stats(const eng_engine *e);
+/* The decoder's acceptance estimate of drafter 0 (draft model) or 1 (prompt
+ * lookup) for the document of the latest job: each document (eng_request.path)
+ * has its own, so what repeats in one file does not set the draft length in
+ * another (the 32 most recent documents are remembered). */
+double eng_engine_acceptance(const eng_engine *e, int drafter);
 /* Uses st (copied; NULL: none) for prompts the contexts do not hold. */
 void eng_engine_set_store(eng_engine *e, const eng_prefix_store *st);
 

@@ -16,15 +16,11 @@ struct eng_spec {
     int len, cap;
     const int32_t *lookup;      /* extra prompt-lookup tokens (borrowed) */
     int n_lookup;
-    int k[2];                   /* current draft length per drafter (!cost_aware) */
-    double acc[2];              /* acceptance rate per drafter (moving average) */
+    eng_spec_accept a;          /* what it learnt of the drafters (per document: the caller's) */
     /* the cost model (cost_aware): ms, 0 = not measured yet */
     double v1, slope, dms;
     int pinned;                 /* eng_spec_set_costs: stop learning them */
-    double hit[2], miss[2];     /* decayed counts of accepted drafts and rejections */
-    int idle;                   /* steps in a row without drafting */
-    int probe_gap;
-    int since_plain;            /* steps since the last plain one */              /* idle steps before a probe (16, doubling to 256) */
+    int since_plain;            /* steps since the last plain one */
     int last_k;
     int last_n;                 /* tokens produced by the last step */
     eng_sampler *last_smp;
@@ -84,8 +80,7 @@ eng_spec *eng_spec_new(eng_ctx *main, eng_ctx *draft, const eng_spec_params *p, 
         eng_spec_free(s);
         return NULL;
     }
-    s->k[0] = s->k[1] = p->max_draft < 4 ? p->max_draft : 4;
-    s->acc[0] = s->acc[1] = 0.5;
+    eng_spec_set_accept(s, NULL);
     return s;
 }
 
@@ -97,6 +92,20 @@ void eng_spec_free(eng_spec *s)
 }
 
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s) { return &s->st; }
+
+void eng_spec_get_accept(const eng_spec *s, eng_spec_accept *out) { *out = s->a; }
+
+void eng_spec_set_accept(eng_spec *s, const eng_spec_accept *in)
+{
+    if (in) { s->a = *in; return; }
+    int k = s->p.max_draft < 4 ? s->p.max_draft : 4;
+    s->a = (eng_spec_accept){ .acc = { 0.5, 0.5 }, .k = { k, k }, .probe_gap = 16 };
+}
+
+double eng_spec_acceptance(const eng_spec *s, int drafter)
+{
+    return (s->a.hit[drafter] + 1) / (s->a.hit[drafter] + s->a.miss[drafter] + 2);
+}
 
 static void publish_costs(eng_spec *s)
 {
@@ -133,7 +142,7 @@ const int32_t *eng_spec_tokens(const eng_spec *s, int *n)
 const char *eng_spec_error(const eng_spec *s) { return s->err; }
 int eng_spec_current_k(const eng_spec *s)
 {
-    return s->p.cost_aware ? s->last_k : s->k[s->acc[1] >= s->acc[0] ? 1 : 0];
+    return s->p.cost_aware ? s->last_k : s->a.k[s->a.acc[1] >= s->a.acc[0] ? 1 : 0];
 }
 
 static int reserve(eng_spec *s, int n)
@@ -285,21 +294,18 @@ static void adapt(eng_spec *s, int who, int k, int a)
 {
     s->st.drafted[who] += (uint64_t)k;
     s->st.accepted[who] += (uint64_t)a;
-    s->hit[who] = 0.95 * s->hit[who] + a;
-    s->miss[who] = 0.95 * s->miss[who] + (a < k);
-    s->acc[who] = 0.7 * s->acc[who] + 0.3 * ((double)a / k);
+    s->a.hit[who] = 0.95 * s->a.hit[who] + a;
+    s->a.miss[who] = 0.95 * s->a.miss[who] + (a < k);
+    s->a.acc[who] = 0.7 * s->a.acc[who] + 0.3 * ((double)a / k);
     int nk = a == k ? k + 2 : (k + a + 1) / 2;
     if (nk > s->p.max_draft) nk = s->p.max_draft;
     if (nk < s->p.min_draft) nk = s->p.min_draft;
-    s->k[who] = nk;
+    s->a.k[who] = nk;
 }
 
 /* Per-token acceptance of a drafter: accepted / (accepted + rejections)
  * over a decaying window, starting from 1/2. */
-static double alpha(const eng_spec *s, int who)
-{
-    return (s->hit[who] + 1) / (s->hit[who] + s->miss[who] + 2);
-}
+static double alpha(const eng_spec *s, int who) { return eng_spec_acceptance(s, who); }
 
 /* Expected tokens from a step that drafts k at acceptance a: 1 + a + ... + a^k. */
 static double expected_tokens(double a, int k)
@@ -337,18 +343,18 @@ static int choose(eng_spec *s, int m, int kmodel, int *k)
             *k = 0;
             return DRAFT_NONE;
         }
-        s->idle = 0;
-        s->probe_gap = 16;
+        s->a.idle = 0;
+        s->a.probe_gap = 16;
         return who;
     }
-    if (s->probe_gap < 16) s->probe_gap = 16;
-    if (++s->idle < s->probe_gap) return who;
+    if (s->a.probe_gap < 16) s->a.probe_gap = 16;
+    if (++s->a.idle < s->a.probe_gap) return who;
     /* Probe: a short draft from the drafter seen least, to refresh its
      * acceptance and the slope (both change with the text and the load).
      * Each probe that changes nothing doubles the wait for the next. */
-    s->idle = 0;
-    if (s->probe_gap < 256) s->probe_gap *= 2;
-    int d = m > 0 && (kmodel <= 0 || s->hit[1] + s->miss[1] <= s->hit[0] + s->miss[0]) ? DRAFT_LOOKUP
+    s->a.idle = 0;
+    if (s->a.probe_gap < 256) s->a.probe_gap *= 2;
+    int d = m > 0 && (kmodel <= 0 || s->a.hit[1] + s->a.miss[1] <= s->a.hit[0] + s->a.miss[0]) ? DRAFT_LOOKUP
           : kmodel > 0 ? DRAFT_MODEL : DRAFT_NONE;
     if (d == DRAFT_NONE) return d;
     int kmax = d == DRAFT_LOOKUP ? m : kmodel;
@@ -368,7 +374,7 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
     int who = DRAFT_NONE, k = 0;
     int kmodel = 0;
     if (s->draft) {
-        kmodel = s->p.cost_aware ? s->p.max_draft : s->k[DRAFT_MODEL];
+        kmodel = s->p.cost_aware ? s->p.max_draft : s->a.k[DRAFT_MODEL];
         int droom = eng_ctx_n_ctx(s->draft) - s->len;
         if (kmodel > room - 1) kmodel = room - 1;
         if (kmodel > droom) kmodel = droom;
@@ -379,9 +385,9 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
         who = choose(s, m, kmodel, &k);
         if (who == DRAFT_MODEL && (k = draft_model(s, smp, greedy, k)) < 0) return -1;
     } else if (s->p.use_lookup) {
-        int want = s->k[DRAFT_LOOKUP] < room - 1 ? s->k[DRAFT_LOOKUP] : room - 1;
+        int want = s->a.k[DRAFT_LOOKUP] < room - 1 ? s->a.k[DRAFT_LOOKUP] : room - 1;
         if (want > 0 && (k = draft_lookup(s, want)) > 0 &&
-            (!s->draft || s->acc[DRAFT_LOOKUP] >= s->acc[DRAFT_MODEL] - 0.1))
+            (!s->draft || s->a.acc[DRAFT_LOOKUP] >= s->a.acc[DRAFT_MODEL] - 0.1))
             who = DRAFT_LOOKUP;
         else
             k = 0;

@@ -20,6 +20,8 @@
  * never much slower than the main model alone. While not drafting it
  * probes with k = 2 to keep the estimates current, after 16 idle steps,
  * then 32, ... up to 256 while the answer stays "no".
+ * Acceptance is learnt per drafter; eng_spec_get/set_accept let the caller
+ * keep it per document (complete.c does, for the 32 latest files).
  * Without cost_aware, k follows acceptance alone (grow on a full accept,
  * shrink towards what held) and a drafter is used whenever it has a draft.
  *
@@ -62,6 +64,16 @@ typedef struct {
     double draft_ms;            /*   one draft-model forward */
 } eng_spec_stats;
 
+/* What a decoder has learnt of its drafters' acceptance, [0] the draft
+ * model, [1] prompt lookup. The caller may keep one per document (code in
+ * one file repeats itself differently from another) and swap it in. */
+typedef struct {
+    double hit[2], miss[2];     /* decayed counts of accepted drafts and rejections */
+    double acc[2];              /* !cost_aware: moving acceptance rate */
+    int k[2];                   /* !cost_aware: current draft length */
+    int idle, probe_gap;        /* cost_aware: steps without drafting, and before a probe */
+} eng_spec_accept;
+
 typedef struct eng_spec eng_spec;
 
 void eng_spec_params_init(eng_spec_params *p);
@@ -96,6 +108,12 @@ void eng_spec_keep(eng_spec *s, int n_of_last_step);
 const int32_t *eng_spec_tokens(const eng_spec *s, int *n);
 
 const eng_spec_stats *eng_spec_get_stats(const eng_spec *s);
+
+/* The acceptance state, and setting it (NULL: back to the priors). */
+void eng_spec_get_accept(const eng_spec *s, eng_spec_accept *out);
+void eng_spec_set_accept(eng_spec *s, const eng_spec_accept *in);
+/* The per-token acceptance estimate of drafter 0 (draft model) or 1 (lookup). */
+double eng_spec_acceptance(const eng_spec *s, int drafter);
 
 /* Pins the cost model (ms; 0 leaves that figure measured): for tests and
  * for devices whose time is projected rather than measured. */

@@ -254,6 +254,34 @@ START_TEST(test_complete_quick_start_then_warm_is_exact)
 }
 END_TEST
 
+/* Each document has its own acceptance estimates: a job on another file
+ * starts from the prior, and the first file's come back with it. */
+START_TEST(test_complete_acceptance_per_document)
+{
+    eng_engine *e = engine(1, 1);
+    char rep[2048];
+    size_t n = 0;
+    while (n + 40 < sizeof rep) n += (size_t)snprintf(rep + n, sizeof rep - n, "x = x + 1\n");
+    eng_request a = request(rep, n), b = request(PREFIX, strlen(PREFIX));
+    a.path = "a.py";
+    b.path = "b.py";
+    a.max_tokens = 160, a.max_lines = 1000, a.ignore_eos = 1;   /* long enough for a probe or two */
+    free(run(e, &a, NULL, NULL));
+    double la = eng_engine_acceptance(e, 1), da = eng_engine_acceptance(e, 0);
+    ck_assert(la != 0.5 || da != 0.5);                       /* it learnt something on a.py */
+    char err[256];
+    eng_job *j = eng_job_start(e, &b, err, sizeof err);      /* b.py: the priors */
+    ck_assert_ptr_nonnull(j);
+    ck_assert(eng_engine_acceptance(e, 0) == 0.5 && eng_engine_acceptance(e, 1) == 0.5);
+    while (eng_job_step(j) == 0) {}
+    eng_job_free(j);
+    j = eng_job_start(e, &a, err, sizeof err);               /* a.py again: where it was */
+    ck_assert(eng_engine_acceptance(e, 1) == la && eng_engine_acceptance(e, 0) == da);
+    eng_job_free(j);
+    eng_engine_free(e);
+}
+END_TEST
+
 START_TEST(test_complete_missing_model_is_clear_error)
 {
     eng_engine_params p;
@@ -277,6 +305,7 @@ int main(void)
     tcase_add_test(tc, test_complete_budgets_and_deadline);
     tcase_add_test(tc, test_complete_deadline_in_prefill_keeps_kv);
     tcase_add_test(tc, test_complete_quick_start_then_warm_is_exact);
+    tcase_add_test(tc, test_complete_acceptance_per_document);
     tcase_add_test(tc, test_complete_missing_model_is_clear_error);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
