@@ -514,6 +514,24 @@ static int stats(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *
     char status[512] = "no engine";
     if (s->sched) srv_sched_status(s->sched, status, sizeof status);
     json_object_set_new(r, "model", json_string(status));
+    if (s->sched) {     /* speculative decoding: per drafter, and what it bought */
+        eng_spec_stats sp;
+        srv_sched_spec_stats(s->sched, &sp);
+        const comp_stats *c = &s->comp;
+        /* speed-up estimate: the tokens' time as plain steps (measured v1) over the decode time */
+        double est = c->decode_ms > 0 && sp.verify_1_ms > 0 ? (double)c->generated_tokens * sp.verify_1_ms /
+                                                               c->decode_ms : 0;
+        json_object_set_new(r, "speculative", json_pack(
+            "{s:I,s:I,s:I,s:f,s:{s:I,s:I},s:{s:I,s:I},s:f,s:{s:f,s:f,s:f}}",
+            "steps", (json_int_t)sp.steps, "tokens", (json_int_t)sp.tokens,
+            "plain_steps", (json_int_t)sp.plain_steps,
+            "tokens_per_step", sp.steps ? (double)sp.tokens / (double)sp.steps : 0.0,
+            "drafted", "draft_model", (json_int_t)sp.drafted[0], "lookup", (json_int_t)sp.drafted[1],
+            "accepted", "draft_model", (json_int_t)sp.accepted[0], "lookup", (json_int_t)sp.accepted[1],
+            "estimated_speedup", est,
+            "cost_model_ms", "verify_1", sp.verify_1_ms, "verify_per_extra_token", sp.verify_slope_ms,
+            "draft_forward", sp.draft_ms));
+    }
     *result = r;
     return 0;
 }

@@ -52,6 +52,7 @@ struct srv_sched {
     unsigned cfg_gen;           /* bumped by srv_sched_configure */
     unsigned warm_gen;          /* cfg_gen when warming started: a change stops it */
     char status[512];
+    eng_spec_stats spec;        /* the engine's decoder counters after the latest job */
     srv_sched_done_fn done;
     srv_sched_load_fn load;
     srv_sched_progress_fn progress;
@@ -423,6 +424,9 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     res->drafted = st->drafted;
     res->accepted = st->accepted;
     res->quick = st->quick;
+    pthread_mutex_lock(&s->mu);
+    s->spec = *eng_engine_spec_stats(e);
+    pthread_mutex_unlock(&s->mu);
     res->gram_ms = gram_ms;
     res->cache_ms = st->restore_ms;
     if (st->quick && rc == 1) *warm = j;
@@ -672,6 +676,13 @@ void srv_sched_status(srv_sched *s, char *out, size_t outlen)
 {
     pthread_mutex_lock(&s->mu);
     snprintf(out, outlen, "%s", s->status);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_sched_spec_stats(srv_sched *s, eng_spec_stats *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->spec;
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -168,6 +168,9 @@ def case_typing_a_line():
         assert st["answered"] + st["empty"] == st["requests"], st
         print(f"     {len(t.order)} keys: {st['answered']} answered ({st['fast_path']} from the shown "
               f"suggestion, {followed} checked), {reasons}", flush=True)
+        sp = s.stats()["speculative"]           # per drafter, with the cost model's figures
+        assert sp["tokens"] > 0 and sp["steps"] > 0 and set(sp["drafted"]) == {"draft_model", "lookup"}, sp
+        assert sp["accepted"]["lookup"] <= sp["drafted"]["lookup"] and sp["cost_model_ms"]["verify_1"] > 0, sp
 
         # the final state, invoked: the same text as `sparkd complete` on the same content
         rid = t.ask(1)
