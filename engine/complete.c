@@ -722,7 +722,8 @@ static int decode_step(eng_job *j)
     eng_spec_tokens(sp, &n);
     if (eng_ctx_n_ctx(j->L->mc) - n < 40) { finish(j, ENG_STOP_CONTEXT); return 1; }
     int32_t out[40];
-    int got = eng_spec_step(sp, j->smp, out, 40);
+    int left = j->r.max_tokens - j->st.generated_tokens;    /* draft nothing past max_tokens */
+    int got = eng_spec_step(sp, j->smp, out, left < 40 ? (left > 0 ? left : 1) : 40);
     if (got < 0) return jfail(j, "%s", eng_spec_error(sp));
     for (int i = 0; i < got; i++) {
         /* the end of the middle, or any other control token: nothing to show */

@@ -366,10 +366,11 @@ int eng_spec_step(eng_spec *s, eng_sampler *smp, int32_t *out, int cap)
 {
     s->err[0] = 0;
     if (s->len < 1) return fail(s, "eng_spec_begin was not called");
-    if (cap < s->p.max_draft + 1) return fail(s, "output buffer smaller than max_draft + 1");
+    if (cap < 1) return fail(s, "no room for a token in the output");
     int greedy = eng_sampler_get_params(smp)->temperature <= 0;
     int room = eng_ctx_n_ctx(s->main) - s->len;         /* positions left for pending + drafts */
     if (room < 1) return fail(s, "context full (%d tokens)", eng_ctx_n_ctx(s->main));
+    if (room > cap) room = cap;     /* the caller wants at most cap tokens: draft no more */
 
     int who = DRAFT_NONE, k = 0;
     int kmodel = 0;

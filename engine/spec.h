@@ -92,8 +92,10 @@ void eng_spec_free(eng_spec *s);
 int eng_spec_begin(eng_spec *s, const int32_t *prompt, int n, int keep,
                    const int32_t *lookup, int n_lookup);
 
-/* One step: drafts, verifies, appends 1..k+1 tokens to out (cap >= max_draft
- * + 1). Returns the count, or -1 on error. Generation never stops by itself
+/* One step: drafts, verifies, appends 1..k+1 tokens to out. cap (>= 1) is
+ * the most the caller will use (room in out, tokens left before its limit):
+ * k stays below it, so no drafted work is wasted past a known end. Returns
+ * the count, or -1 on error. Generation never stops by itself
  * (the caller checks end-of-text and its own stop rules on what comes out).
  * smp supplies temperature and randomness; its history is advanced by every
  * produced token. */

@@ -149,6 +149,12 @@ START_TEST(test_spec_self_draft_accepts_everything)
     const eng_spec_stats *st = eng_spec_get_stats(s);
     ck_assert_uint_eq(st->accepted[0], st->drafted[0]);
     ck_assert_uint_le(st->steps * 4, st->tokens);          /* >= 4 tokens per verification */
+    for (int cap = 1; cap <= 3; cap++) {                    /* a known end: no draft past it */
+        uint64_t drafted = st->drafted[0];
+        ck_assert_int_eq(eng_spec_step(s, smp, out, cap), cap);
+        ck_assert_uint_eq(st->drafted[0] - drafted, (uint64_t)(cap - 1));
+    }
+    ck_assert_int_eq(eng_spec_step(s, smp, out, 0), -1);
     eng_sampler_free(smp);
     eng_spec_free(s);
     eng_ctx_free(mc);
