@@ -516,7 +516,9 @@ static int stats(srv_lsp *s, json_t *id, json_t *params, json_t **result, fail *
     json_object_set_new(r, "model", json_string(status));
     if (s->sched) {     /* speculative decoding: per drafter, and what it bought */
         eng_spec_stats sp;
-        srv_sched_spec_stats(s->sched, &sp);
+        uint64_t resets;
+        srv_sched_spec_stats(s->sched, &sp, &resets);
+        json_object_set_new(r, "device_resets", json_integer((json_int_t)resets));
         const comp_stats *c = &s->comp;
         /* speed-up estimate: the tokens' time as plain steps (measured v1) over the decode time */
         double est = c->decode_ms > 0 && sp.verify_1_ms > 0 ? (double)c->generated_tokens * sp.verify_1_ms /

@@ -53,6 +53,8 @@ struct srv_sched {
     unsigned warm_gen;          /* cfg_gen when warming started: a change stops it */
     char status[512];
     eng_spec_stats spec;        /* the engine's decoder counters after the latest job */
+    uint64_t device_resets;     /* device faults the engine recovered from (all engines) */
+    uint64_t resets_base;       /* of engines already freed */
     srv_sched_done_fn done;
     srv_sched_load_fn load;
     srv_sched_progress_fn progress;
@@ -426,6 +428,7 @@ static void run_job(srv_sched *s, eng_engine *e, srv_job_req *req, srv_job_res *
     res->quick = st->quick;
     pthread_mutex_lock(&s->mu);
     s->spec = *eng_engine_spec_stats(e);
+    s->device_resets = s->resets_base + eng_engine_device_resets(e);
     pthread_mutex_unlock(&s->mu);
     res->gram_ms = gram_ms;
     res->cache_ms = st->restore_ms;
@@ -484,6 +487,7 @@ static eng_engine *reload(srv_sched *s, eng_engine *e, unsigned *gen)
     *gen = s->cfg_gen;
     srv_config cfg = s->cfg;
     snprintf(s->status, sizeof s->status, "loading");
+    if (e) s->resets_base += eng_engine_device_resets(e);
     pthread_mutex_unlock(&s->mu);
     eng_engine_free(e);
     kvc_close(s->glue.kvc);
@@ -679,10 +683,11 @@ void srv_sched_status(srv_sched *s, char *out, size_t outlen)
     pthread_mutex_unlock(&s->mu);
 }
 
-void srv_sched_spec_stats(srv_sched *s, eng_spec_stats *out)
+void srv_sched_spec_stats(srv_sched *s, eng_spec_stats *out, uint64_t *device_resets)
 {
     pthread_mutex_lock(&s->mu);
     *out = s->spec;
+    *device_resets = s->device_resets;
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -150,8 +150,8 @@ typedef void (*srv_sched_progress_fn)(void *ud, srv_job_req *req, int generated)
 void srv_sched_set_progress(srv_sched *s, srv_sched_progress_fn fn);
 
 /* The speculative decoder's counters and cost model as of the latest job
- * (zeros before the first). */
-void srv_sched_spec_stats(srv_sched *s, eng_spec_stats *out);
+ * (zeros before the first), and the device faults recovered from so far. */
+void srv_sched_spec_stats(srv_sched *s, eng_spec_stats *out, uint64_t *device_resets);
 
 /* Model status for logs and stats: "loading", "ready", or the load error. */
 void srv_sched_status(srv_sched *s, char *out, size_t outlen);

@@ -161,7 +161,8 @@ PLACES = [(4, 4), (1, 4), (6, 0), (3, 0), (1, 10), (0, 8)]
 
 
 def completions(device):
-    """Answers (text or the empty reason) at PLACES, and the daemon's log."""
+    """Answers (text or the empty reason) at PLACES, and the daemon's log
+    (with a last line "device_resets N" from sparkd/stats)."""
     with Server("--model", MODEL, "--draft", "none", "--device", device, "--no-cache",
                 "--debounce-ms", "0") as s:
         s.initialize({"capabilities": {"textDocument": {"inlineCompletion": {}}}})
@@ -175,22 +176,24 @@ def completions(device):
             expect("result" in r, f"an error response: {r}")
             items = r["result"].get("items", [])
             out.append(items[0]["insertText"] if items else "")
+        resets = s.stats().get("device_resets")
         s.call("shutdown")
         s.notify("exit")
         expect(s.wait_exit() == 0, "exit status")
         log = s.stderr_text()
         expect(not sanitizer_report(log), sanitizer_report(log))
-        return out, log
+        return out, log + f"\ndevice_resets {resets}"
 
 
 def case_device_fault_mid_step_is_recovered():
     want, log = completions("wse")
-    expect("device fault" not in log, "a fault without fault_after")
+    expect("device fault" not in log and log.endswith("device_resets 0"), "a fault without fault_after")
     expect(any(want), f"the model said nothing at {len(PLACES)} places: {want}")
     # early in the first prefill, inside decoding, and in a later request
     for n in (3, 400, 2500):
         got, log = completions(f"wse:fault_after={n}")
         expect("device fault during a completion" in log, f"fault_after={n} never fired")
+        expect(log.endswith("device_resets 1"), f"fault_after={n}: sparkd/stats device_resets: {log[-40:]}")
         expect(got == want, f"fault_after={n}: {got} != fault-free {want}")
 
 
