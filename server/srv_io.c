@@ -28,6 +28,7 @@ typedef struct {
     char *out;              /* queued output bytes [out_head, out_len) */
     size_t out_len, out_head, out_cap;
     int out_dead;           /* the client stopped reading (EPIPE etc.) */
+    size_t out_limit;       /* unread output beyond this: the client is stuck */
     int warned_backlog;
 } io_ctx;
 
@@ -87,9 +88,17 @@ static void send_cb(void *ud, const char *body, size_t len)
         srv_error("out of memory queueing a %zu-byte reply; reply dropped", len);
         return;
     }
-    if (!io->warned_backlog && io->out_len - io->out_head > OUT_WARN_BYTES) {
+    size_t queued = io->out_len - io->out_head;
+    if (!io->warned_backlog && queued > OUT_WARN_BYTES) {
         io->warned_backlog = 1;
-        srv_warn("client is not reading: %zu bytes queued", io->out_len - io->out_head);
+        srv_warn("client is not reading: %zu bytes queued", queued);
+    }
+    if (queued > io->out_limit) {     /* memory is not unbounded: give up on this client */
+        srv_error("the client has not read %zu MiB of replies (more than 16 x max_message): it is stuck; "
+                  "exiting", queued >> 20);
+        io->out_dead = 1;
+        ev_break(io->loop, EVBREAK_ALL);
+        return;
     }
     flush_out(io);
 }
@@ -175,7 +184,7 @@ int srv_io_run(srv_config *cfg, int in_fd, int out_fd)
     /* A client that stops reading must not kill us: writes then fail with
      * EPIPE and the loop ends (flush_out). */
     signal(SIGPIPE, SIG_IGN);
-    io_ctx io = { .in_fd = in_fd, .out_fd = out_fd };
+    io_ctx io = { .in_fd = in_fd, .out_fd = out_fd, .out_limit = 16 * cfg->max_message };
     io.loop = ev_default_loop(EVFLAG_AUTO);
     io.framer = lsp_framer_new(cfg->max_message);
     io.lsp = io.framer ? srv_lsp_new(cfg, send_cb, &io) : NULL;

@@ -132,6 +132,25 @@ def case_backpressure_responses_intact_and_input_still_read():
         d.close()
 
 
+def case_stuck_client_is_given_up():
+    """A client that never reads its replies: beyond 16 x max_message unread
+    the daemon says why and exits 1 rather than queueing without bound."""
+    d = RawDaemon("--no-engine", "--max-message", str(1 << 20))     # limit: 16 MiB
+    try:
+        d.write_all(frame(request(1, "initialize", {"capabilities": {}})))
+        d.read_frames(1)
+        flood = b"".join(frame(request(f"{i:06d}-" + "x" * (400 << 10), "sparkd/noSuchMethod")) for i in range(60))
+        try:
+            d.write_all(flood, timeout=120)
+        except BrokenPipeError:     # it gave up on us part-way: that is the point
+            pass
+        expect(d.wait_stderr(r"has not read \d+ MiB of replies"), "no error for the stuck client")
+        expect(d.proc.wait(timeout=TIMEOUT) == 1, f"exit status {d.proc.returncode}")
+        expect(not sanitizer_report(d.stderr()), sanitizer_report(d.stderr()))
+    finally:
+        d.close()
+
+
 def killed_mid_message(also_stdout):
     d = RawDaemon("--no-engine")
     try:
@@ -202,6 +221,7 @@ def main():
                     "--dim", "64", "--layers", "2", "--seed", "11", "--printable"], check=True)
     C.run("backpressure: 40 MiB unread, responses intact and in order, input still read",
           case_backpressure_responses_intact_and_input_still_read)
+    C.run("a client that never reads: given up past 16 x max_message, exit 1", case_stuck_client_is_given_up)
     C.run("client killed mid-message (stdin closed): exit 1, no signal", killed_mid_message, False)
     C.run("client killed mid-message (both pipes closed): exit 1, no signal", killed_mid_message, True)
     C.run("device lost mid-step: reset, request started over, same answers",
