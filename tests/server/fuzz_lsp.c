@@ -15,6 +15,13 @@
  * Every reply must be a JSON-RPC 2.0 object. A message that is a well-formed request (by the
  * rules of protocol/lsp_rpc.h, checked here independently) gets exactly one response, with
  * its id; anything else gets at most one. Leaks and memory errors are the sanitizers' to find.
+ *
+ * Speed (the bodies sent and the checks are the same as when every message was parsed from
+ * SESSION, dumped with json_dumps and judged anew): the session is parsed, dumped and judged
+ * once, in LLVMFuzzerInitialize; an input copies only the messages it mutates; a message
+ * sent twice is dumped and judged once; containers are dumped without jansson's per-level
+ * loop check. Each input still gets a fresh server. tests/fuzz/corpus/fuzz_lsp.options caps
+ * inputs at 8 KiB (64 records need about 5 KiB).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -70,17 +77,45 @@ static int is_request(const char *body, size_t len, json_t **root)
            (!p || json_is_object(p) || json_is_array(p) || json_is_null(p));
 }
 
-static void send_one(srv_lsp *s, sink *k, const char *body, size_t len)
+/* Sends one body; request and id are what is_request says of it (id borrowed). */
+static void send_checked(srv_lsp *s, sink *k, const char *body, size_t len, int request, json_t *id)
 {
     int exited = srv_lsp_state(s) == SRV_EXITED;
-    json_t *root;
-    int request = is_request(body, len, &root);
     size_t before = k->responses;
     srv_lsp_handle(s, body, len);
     size_t got = k->responses - before;
     if (exited ? got != 0 : request ? got != 1 : got > 1) abort();
-    if (request && !exited && !json_equal(k->last_id, json_object_get(root, "id"))) abort();
+    if (request && !exited && !json_equal(k->last_id, id)) abort();
+}
+
+static void send_one(srv_lsp *s, sink *k, const char *body, size_t len)
+{
+    json_t *root;
+    int request = is_request(body, len, &root);
+    send_checked(s, k, body, len, request, json_object_get(root, "id"));
     json_decref(root);
+}
+
+/* A message whose bytes are known before the run (an unmutated session message, or the
+ * raw mode's initialize and initialized): its body and is_request's verdict, computed
+ * once. */
+typedef struct {
+    char *body;
+    size_t len;
+    int request;
+    json_t *root;   /* the parsed body (owned), for the id */
+} canned;
+
+static void can(canned *c, char *body)
+{
+    c->body = body;
+    c->len = strlen(body);
+    c->request = is_request(body, c->len, &c->root);
+}
+
+static void send_canned(srv_lsp *s, sink *k, const canned *c)
+{
+    send_checked(s, k, c->body, c->len, c->request, json_object_get(c->root, "id"));
 }
 
 // ---- the structured session
@@ -216,18 +251,171 @@ static json_t *deep(input *in)
     return v;
 }
 
-/* Applies one mutation record to msgs (a JSON array of messages). */
-static void mutate(json_t *msgs, input *in)
+/* The session as parsed messages, built once: TEMPLATE[i] is SESSION[i] parsed, except
+ * that message 0 comes in one variant per offered position encoding (ENC0[e]). Each has its
+ * compact dump (the bytes the session sends when nothing mutated it) canned. Inputs never
+ * change a template: a message is copied before its first mutation (copy-on-write). */
+static const char *const ENC[] = { "utf-16", "utf-8", "utf-32" };
+static json_t *TEMPLATE[N_SESSION], *ENC0[3];
+static canned CANNED[N_SESSION], CANNED0[3], RAW[2];
+
+/* dump(m) is json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY) byte for byte, without
+ * jansson's loop check (a pointer printed and hashed for every container: most of the time
+ * of dumping a 2100-level array). Scalars and keys are still written by jansson, through a
+ * callback; build_session checks that the two agree. */
+typedef struct { char *p; size_t n, cap; } text;
+
+static int text_put(const char *s, size_t n, void *ud)
 {
-    size_t mi = take_u8(in) % json_array_size(msgs);
-    json_t *msg = json_incref(json_array_get(msgs, mi));
+    text *t = ud;
+    if (t->cap - t->n < n + 1) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap - t->n < n + 1) cap *= 2;
+        if (!(t->p = realloc(t->p, cap))) abort();
+        t->cap = cap;
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    t->p[t->n] = 0;
+    return 0;
+}
+
+static void text_scalar(text *t, json_t *v)
+{
+    if (json_dump_callback(v, text_put, t, JSON_COMPACT | JSON_ENCODE_ANY)) abort();
+}
+
+static void text_value(text *t, json_t *v)
+{
+    if (json_is_array(v)) {
+        text_put("[", 1, t);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) text_put(",", 1, t);
+            text_value(t, json_array_get(v, i));
+        }
+        text_put("]", 1, t);
+    } else if (json_is_object(v)) {
+        const char *key;
+        size_t klen;
+        json_t *c;
+        int first = 1;
+        text_put("{", 1, t);
+        json_object_keylen_foreach(v, key, klen, c) {
+            if (!first) text_put(",", 1, t);
+            first = 0;
+            json_t *k = json_stringn_nocheck(key, klen);
+            if (!k) abort();
+            text_scalar(t, k);
+            json_decref(k);
+            text_put(":", 1, t);
+            text_value(t, c);
+        }
+        text_put("}", 1, t);
+    } else {
+        text_scalar(t, v);
+    }
+}
+
+static char *dump(json_t *m)
+{
+    text t = { NULL, 0, 0 };
+    text_value(&t, m);
+    return t.p;
+}
+
+/* dump checked against jansson: always for the session's templates (build_session), and
+ * for every message sent when the environment has FUZZ_LSP_CHECK_DUMP=1. */
+static int check_dump = 1;
+
+static char *dump_checked(json_t *m)
+{
+    char *body = dump(m);
+    if (check_dump) {
+        char *ref = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!ref || strcmp(ref, body)) {
+            fprintf(stderr, "fuzz_lsp: dump differs from json_dumps:\n%s\n%s\n", body, ref);
+            abort();
+        }
+        free(ref);
+    }
+    return body;
+}
+
+static void build_session(void)
+{
+    for (size_t i = 0; i < N_SESSION; i++) {
+        json_error_t e;
+        if (!(TEMPLATE[i] = json_loads(SESSION[i], 0, &e))) abort();
+    }
+    for (int e = 0; e < 3; e++) {
+        ENC0[e] = json_deep_copy(TEMPLATE[0]);
+        json_t *caps = json_object_get(json_object_get(ENC0[e], "params"), "capabilities");
+        if (!caps || json_object_set_new(json_object_get(caps, "general"), "positionEncodings",
+                                         json_pack("[s]", ENC[e])))
+            abort();
+        can(&CANNED0[e], dump_checked(ENC0[e]));
+    }
+    for (size_t i = 0; i < N_SESSION; i++) {
+        can(&CANNED[i], dump_checked(TEMPLATE[i]));
+        /* a copy must dump to the same bytes, or copy-on-write would change what is sent */
+        json_t *c = json_deep_copy(TEMPLATE[i]);
+        char *b = dump_checked(c);
+        if (strcmp(b, CANNED[i].body)) abort();
+        free(b);
+        json_decref(c);
+    }
+    for (int i = 0; i < 2; i++) can(&RAW[i], strdup(SESSION[i]));
+}
+
+/* One input's session: the messages in order (a message sent twice is the same json_t in
+ * two slots, so that later mutations change both, as they would in a JSON array); a slot
+ * holds a reference. tmpl[i] is the template message i starts as (ENC0[e] for 0). */
+typedef struct {
+    json_t *m[MAX_MESSAGES];
+    size_t n;
+    json_t *tmpl[N_SESSION];
+    const canned *canned[N_SESSION];
+} session;
+
+static const canned *canned_for(const session *ss, const json_t *m)
+{
+    for (size_t i = 0; i < N_SESSION; i++)
+        if (ss->tmpl[i] == m) return ss->canned[i];
+    return NULL;
+}
+
+/* Gives the message in slot mi a copy of its own before a mutation: every slot holding the
+ * template gets the copy (they are the same message sent again). */
+static void own(session *ss, size_t mi)
+{
+    json_t *t = ss->m[mi];
+    if (!canned_for(ss, t)) return;
+    json_t *c = json_deep_copy(t);
+    if (!c) abort();
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->m[i] == t) { json_decref(t); ss->m[i] = json_incref(c); }
+    json_decref(c);
+}
+
+/* Applies one mutation record to the session. */
+static void mutate(session *ss, input *in)
+{
+    size_t mi = take_u8(in) % ss->n;
     place *nodes = malloc(MAX_NODES * sizeof *nodes);
     if (!nodes) abort();
     size_t n = 0;
-    collect(msg, NULL, NULL, 0, nodes, &n);
-    const place *p = &nodes[take_u16(in) % n];
+    collect(ss->m[mi], NULL, NULL, 0, nodes, &n);
+    size_t at = take_u16(in) % n;
+    unsigned op = take_u8(in) % 12;
+    if (op != 11 && canned_for(ss, ss->m[mi])) {   /* copy, and find the same node in it */
+        own(ss, mi);
+        n = 0;
+        collect(ss->m[mi], NULL, NULL, 0, nodes, &n);
+    }
+    json_t *msg = json_incref(ss->m[mi]);
+    const place *p = &nodes[at];
     json_t *root = msg;
-    switch (take_u8(in) % 12) {
+    switch (op) {
     case 0:     /* missing member or element */
         if (p->parent && p->key) json_object_del(p->parent, p->key);
         else if (p->parent) json_array_remove(p->parent, p->index);
@@ -251,42 +439,56 @@ static void mutate(json_t *msgs, input *in)
         break;
     }
     default:    /* the message twice */
-        if (json_array_size(msgs) < MAX_MESSAGES) json_array_insert(msgs, mi, msg);
+        if (ss->n < MAX_MESSAGES) {
+            memmove(&ss->m[mi + 1], &ss->m[mi], (ss->n - mi) * sizeof *ss->m);
+            ss->m[mi] = json_incref(msg);
+            ss->n++;
+        }
         break;
     }
-    if (root != msg) json_array_set(msgs, mi, root);
+    if (root != msg) {          /* the whole message replaced: in this slot only */
+        json_decref(ss->m[mi]);
+        ss->m[mi] = json_incref(root);
+    }
     json_decref(root);
     free(nodes);
 }
 
 static void run_structured(srv_lsp *s, sink *k, unsigned mode, input *in)
 {
-    static const char *const ENC[] = { "utf-16", "utf-8", "utf-32" };
-    json_t *msgs = json_array();
+    session ss = { .n = N_SESSION };
     for (size_t i = 0; i < N_SESSION; i++) {
-        json_error_t e;
-        json_t *m = json_loads(SESSION[i], 0, &e);
-        if (!m || json_array_append_new(msgs, m)) abort();
+        ss.tmpl[i] = i ? TEMPLATE[i] : ENC0[(mode >> 1) % 3];
+        ss.canned[i] = i ? &CANNED[i] : &CANNED0[(mode >> 1) % 3];
+        ss.m[i] = json_incref(ss.tmpl[i]);
     }
-    json_t *offered = json_pack("[s]", ENC[(mode >> 1) % 3]);
-    json_t *caps = json_object_get(json_object_get(json_array_get(msgs, 0), "params"), "capabilities");
-    json_object_set_new(json_object_get(caps, "general"), "positionEncodings", offered);
-    for (int r = 0; r < MAX_RECORDS && in->n; r++) mutate(msgs, in);
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
-        char *body = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!body) abort();
-        send_one(s, k, body, strlen(body));
-        free(body);
+    for (int r = 0; r < MAX_RECORDS && in->n; r++) mutate(&ss, in);
+    /* A message sent again (the same json_t in a later slot) has the same bytes and the
+     * same verdict: dumped and judged once, sent each time. */
+    canned own_msgs[MAX_MESSAGES];
+    const canned *sent[MAX_MESSAGES];
+    size_t n_own = 0;
+    for (size_t i = 0; i < ss.n; i++) {
+        const canned *c = canned_for(&ss, ss.m[i]);
+        for (size_t j = 0; !c && j < i; j++)
+            if (ss.m[j] == ss.m[i]) c = sent[j];
+        if (!c) {
+            can(&own_msgs[n_own], dump_checked(ss.m[i]));
+            c = &own_msgs[n_own++];
+        }
+        send_canned(s, k, sent[i] = c);
     }
-    json_decref(msgs);
+    for (size_t i = 0; i < n_own; i++) {
+        free(own_msgs[i].body);
+        json_decref(own_msgs[i].root);
+    }
+    for (size_t i = 0; i < ss.n; i++) json_decref(ss.m[i]);
 }
 
 static void run_raw(srv_lsp *s, sink *k, unsigned mode, const uint8_t *p, size_t n)
 {
     if (mode & 2)
-        for (int i = 0; i < 2; i++) send_one(s, k, SESSION[i], strlen(SESSION[i]));
+        for (int i = 0; i < 2; i++) send_canned(s, k, &RAW[i]);
     while (n) {
         const uint8_t *sep = memchr(p, 0x1E, n);
         size_t len = sep ? (size_t)(sep - p) : n;
@@ -296,14 +498,21 @@ static void run_raw(srv_lsp *s, sink *k, unsigned mode, const uint8_t *p, size_t
     }
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    /* the log goes nowhere: output would only slow the fuzzer */
+    if (srv_log_open_file("/dev/null")) abort();
+    build_session();
+    const char *cd = getenv("FUZZ_LSP_CHECK_DUMP");
+    check_dump = cd && *cd == '1';
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int logging;
-    if (!logging) {            /* the log goes nowhere: output would only slow the fuzzer */
-        if (srv_log_open_file("/dev/null")) abort();
-        logging = 1;
-    }
     if (!size) return 0;
     srv_log_set_level(SRV_LOG_ERROR);   /* a client's log_level does not carry over */
     srv_config cfg;

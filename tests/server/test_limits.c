@@ -191,6 +191,34 @@ START_TEST(test_limit_settings_reject_values_out_of_range_naming_the_range)
 }
 END_TEST
 
+/* Found by fuzz_lsp: a number no long long holds (2^63 and up) or NaN (strtod reads "nan")
+ * went through a (long long) cast, undefined behaviour that UBSan reports. Such values are
+ * out of range (NaN too, for doubles), never silently stored. */
+START_TEST(test_number_settings_beyond_long_long_or_nan_are_rejected)
+{
+    srv_config c;
+    srv_config_defaults(&c);
+    char err[256];
+    static const char *const BIG[] = { "9223372036854775808", "1e19", "-1e300", "inf", "-inf" };
+    for (size_t i = 0; i < sizeof BIG / sizeof *BIG; i++) {
+        ck_assert_int_eq(srv_config_set(&c, "n_predict", BIG[i], err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "n_predict must be between"), "%s: %s", BIG[i], err);
+        ck_assert_int_eq(srv_config_set(&c, "temp", BIG[i], err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "temp must be between"), "%s: %s", BIG[i], err);
+    }
+    ck_assert_int_eq(srv_config_set(&c, "n_predict", "nan", err, sizeof err), -1);
+    ck_assert_str_eq(err, "n_predict must be an integer");
+    ck_assert_int_eq(srv_config_set(&c, "temp", "nan", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "temp must be between"), "%s", err);
+    json_t *j = json_pack("{s:f}", "n_predict", 9223372036854775808.0);
+    char warn[256];
+    ck_assert_int_eq(srv_config_apply_json(&c, j, warn, sizeof warn), 0);
+    ck_assert_msg(strstr(warn, "n_predict must be between"), "%s", warn);
+    ck_assert_int_eq(c.n_predict, 64);
+    json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("srv_limits");
@@ -199,6 +227,7 @@ int main(void)
     tcase_add_test(tc, test_open_over_max_open_bytes_is_refused_and_a_reopen_counts_once);
     tcase_add_test(tc, test_change_over_max_open_bytes_is_refused_and_the_document_stale_until_reopened);
     tcase_add_test(tc, test_limit_settings_reject_values_out_of_range_naming_the_range);
+    tcase_add_test(tc, test_number_settings_beyond_long_long_or_nan_are_rejected);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
