@@ -7,11 +7,17 @@
 #   FUZZ_RUNS=1000000 tests/fuzz/run.sh 7200  # long: stop at 1 M executions
 #
 # The long campaign of issue #12 (1 M executions per target, one target at a
-# time on one core; FUZZ_RUNS rather than time, so that a paused fuzzer
-# still does its share; about 1.5 h on a quiet 2-core machine):
+# time on one core; FUZZ_RUNS rather than time, so that a fuzzer paused with
+# SIGSTOP still does its share; FUZZ_TIMEOUT above 25 because libFuzzer's
+# timeout is wall time, pauses included):
 #
 #   FUZZ_RUNS=1000000 FUZZ_TIMEOUT=120 FUZZ_NOTE="long campaign" \
 #     nice -n 10 tests/fuzz/run.sh 7200
+#
+# kvc_blob and gguf take under a minute, rpc 2, frame, tok and gram 8-14 CPU
+# minutes; doc about 30 (its documents grow to 256 KiB); fuzz_lsp runs at
+# 90-130 executions per CPU second (megabyte sessions through jansson under
+# ASan), so its 1 M needs a run of its own: 7200 s per target is not enough.
 #
 # Per-target libFuzzer flags come from tests/fuzz/corpus/<target>.options
 # (OSS-Fuzz style: "name = value" lines, e.g. "max_len = 8192", section
