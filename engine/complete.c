@@ -170,6 +170,15 @@ static int restore_from_store(eng_engine *e, eng_ctx *c, const int32_t *tokens, 
      * miss: the rest is recomputed by the prefill) */
     return e->store.restore(e->store.ud, c, tokens, n);
 }
+/* Offers the full lane's KV of tokens[0..n) to the store (queued there,
+ * never blocks). */
+static void save_to_store(eng_engine *e, const int32_t *tokens, int n)
+{
+    if (!e->store.save) return;
+    e->store.save(e->store.ud, e->full.mc, tokens, n);
+    if (e->full.dc) e->store.save(e->store.ud, e->full.dc, tokens, n);
+}
+
 int eng_engine_has_draft(const eng_engine *e) { return e->draft != NULL; }
 eng_chat_format eng_engine_chat_format(const eng_engine *e) { return e->chat; }
 
@@ -763,10 +772,7 @@ static int job_step(eng_job *j)
         if (done < 0) return -1;
         if (done == 1) {
             int n = (int)j->prompt.n_tokens;
-            if (e->store.save && !j->resumed && L == &e->full) {   /* offer the prompt's KV to the store (queued, never blocks) */
-                e->store.save(e->store.ud, L->mc, j->prompt.tokens, n - 1);
-                if (L->dc) e->store.save(e->store.ud, L->dc, j->prompt.tokens, n - 1);
-            }
+            if (!j->resumed && L == &e->full) save_to_store(e, j->prompt.tokens, n - 1);
             if (eng_spec_begin(L->spec, j->prompt.tokens, n, n - 1, j->lookup, j->n_lookup) != 0)
                 return jfail(j, "%s", eng_spec_error(L->spec));
             j->decoding = 1;
@@ -849,10 +855,7 @@ int eng_job_warm_step(eng_job *j)
     if (F->dc && eng_ctx_pos(F->dc) > m) m = eng_ctx_pos(F->dc);
     set_held(F, t, m);
     if (eng_ctx_pos(F->mc) < target || (F->dc && eng_ctx_pos(F->dc) < target)) return 0;
-    if (e->store.save) {    /* warm now, and after a restart too */
-        e->store.save(e->store.ud, F->mc, t, target);
-        if (F->dc) e->store.save(e->store.ud, F->dc, t, target);
-    }
+    save_to_store(e, t, target);    /* warm now, and after a restart too */
     return 1;
 }
 

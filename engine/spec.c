@@ -102,6 +102,8 @@ void eng_spec_set_accept(eng_spec *s, const eng_spec_accept *in)
     s->a = (eng_spec_accept){ .acc = { 0.5, 0.5 }, .k = { k, k }, .probe_gap = 16 };
 }
 
+/* Per-token acceptance of a drafter: accepted / (accepted + rejections)
+ * over a decaying window, starting from 1/2. */
 double eng_spec_acceptance(const eng_spec *s, int drafter)
 {
     return (s->a.hit[drafter] + 1) / (s->a.hit[drafter] + s->a.miss[drafter] + 2);
@@ -303,10 +305,6 @@ static void adapt(eng_spec *s, int who, int k, int a)
     s->a.k[who] = nk;
 }
 
-/* Per-token acceptance of a drafter: accepted / (accepted + rejections)
- * over a decaying window, starting from 1/2. */
-static double alpha(const eng_spec *s, int who) { return eng_spec_acceptance(s, who); }
-
 /* Expected tokens from a step that drafts k at acceptance a: 1 + a + ... + a^k. */
 static double expected_tokens(double a, int k)
 {
@@ -330,7 +328,7 @@ static int choose(eng_spec *s, int m, int kmodel, int *k)
     int who = DRAFT_NONE;
     for (int d = 0; d < 2; d++) {
         int kmax = d == DRAFT_LOOKUP ? m : kmodel;
-        double a = alpha(s, d), per = slope + (d == DRAFT_MODEL ? dcost : 0);
+        double a = eng_spec_acceptance(s, d), per = slope + (d == DRAFT_MODEL ? dcost : 0);
         for (int j = 1; j <= kmax; j++) {
             double r = expected_tokens(a, j) / (s->v1 + per * j);
             if (r > best) best = r, who = d, *k = j;
