@@ -19,7 +19,8 @@
  * Speed (the bodies sent and the checks are the same as when every message was parsed from
  * SESSION, dumped with json_dumps and judged anew): the session is parsed, dumped and judged
  * once, in LLVMFuzzerInitialize; an input copies only the messages it mutates; a message
- * sent twice is dumped and judged once; containers are dumped without jansson's per-level
+ * sent twice is dumped and judged once, and judged on its tree rather than parsed again where
+ * that gives the same verdict (can_tree); containers are dumped without jansson's per-level
  * loop check. Each input still gets a fresh server. tests/fuzz/corpus/fuzz_lsp.options caps
  * inputs at 8 KiB (64 records need about 5 KiB).
  */
@@ -63,11 +64,9 @@ static void on_send(void *ud, const char *body, size_t len)
     json_decref(v);
 }
 
-/* 1 if body is a request that lsp_msg_decode accepts (see lsp_rpc.h); *id gets its id. */
-static int is_request(const char *body, size_t len, json_t **root)
+/* 1 if v, a parsed body, is a request that lsp_msg_decode accepts (see lsp_rpc.h). */
+static int judge(const json_t *v)
 {
-    json_error_t e;
-    json_t *v = *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!json_is_object(v)) return 0;
     const char *ver = json_string_value(json_object_get(v, "jsonrpc"));
     json_t *id = json_object_get(v, "id"), *m = json_object_get(v, "method"),
@@ -75,6 +74,14 @@ static int is_request(const char *body, size_t len, json_t **root)
     return ver && !strcmp(ver, "2.0") && (json_is_integer(id) || json_is_string(id)) &&
            json_is_string(m) && strlen(json_string_value(m)) == json_string_length(m) &&
            (!p || json_is_object(p) || json_is_array(p) || json_is_null(p));
+}
+
+/* 1 if body is a request; *root gets it parsed (owned; NULL if it does not parse). */
+static int is_request(const char *body, size_t len, json_t **root)
+{
+    json_error_t e;
+    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+    return judge(*root);
 }
 
 /* Sends one body; request and id are what is_request says of it (id borrowed). */
@@ -111,6 +118,50 @@ static void can(canned *c, char *body)
     c->body = body;
     c->len = strlen(body);
     c->request = is_request(body, c->len, &c->root);
+}
+
+/* 1 if no path in v is `limit` containers deep and no key holds a NUL. */
+static int parses_back(const json_t *v, unsigned limit)
+{
+    if (!json_is_object(v) && !json_is_array(v)) return 1;
+    if (!limit) return 0;
+    const char *key;
+    size_t klen, i;
+    json_t *c;
+    if (json_is_object(v)) {
+        json_object_keylen_foreach((json_t *)v, key, klen, c)
+            if (strlen(key) != klen || !parses_back(c, limit - 1)) return 0;
+    } else {
+        json_array_foreach(v, i, c) if (!parses_back(c, limit - 1)) return 0;
+    }
+    return 1;
+}
+
+/* can(c, body) for body = dump(m): judged on m itself, without parsing body again, where
+ * that is sure to give the same verdict. A dump parses back to the tree it came from (no
+ * duplicate keys, integers stay integers, reals keep a '.' or an exponent, NULs in strings
+ * are allowed) unless it nests past jansson's parse limit (2048) or a key holds a NUL
+ * (jansson refuses those): such trees are parsed. With FUZZ_LSP_CHECK_DUMP=1 the two
+ * verdicts are compared. */
+static int check_dump;
+
+static void can_tree(canned *c, char *body, json_t *m)
+{
+    if (!parses_back(m, 1024)) { can(c, body); return; }
+    c->body = body;
+    c->len = strlen(body);
+    c->request = judge(m);
+    c->root = json_incref(m);
+    if (check_dump) {
+        json_t *parsed;
+        if (is_request(body, c->len, &parsed) != c->request) {
+            fprintf(stderr, "fuzz_lsp: the tree and its dump are judged differently: %s\n", body);
+            abort();
+        }
+        if (c->request && !json_equal(json_object_get(parsed, "id"), json_object_get(m, "id")))
+            abort();
+        json_decref(parsed);
+    }
 }
 
 static void send_canned(srv_lsp *s, sink *k, const canned *c)
@@ -323,9 +374,9 @@ static char *dump(json_t *m)
     return t.p;
 }
 
-/* dump checked against jansson: always for the session's templates (build_session), and
- * for every message sent when the environment has FUZZ_LSP_CHECK_DUMP=1. */
-static int check_dump = 1;
+/* dump checked against jansson (and can_tree against parsing): always for the session's
+ * templates (build_session), and for every message sent when the environment has
+ * FUZZ_LSP_CHECK_DUMP=1. */
 
 static char *dump_checked(json_t *m)
 {
@@ -343,6 +394,7 @@ static char *dump_checked(json_t *m)
 
 static void build_session(void)
 {
+    check_dump = 1;
     for (size_t i = 0; i < N_SESSION; i++) {
         json_error_t e;
         if (!(TEMPLATE[i] = json_loads(SESSION[i], 0, &e))) abort();
@@ -473,7 +525,7 @@ static void run_structured(srv_lsp *s, sink *k, unsigned mode, input *in)
         for (size_t j = 0; !c && j < i; j++)
             if (ss.m[j] == ss.m[i]) c = sent[j];
         if (!c) {
-            can(&own_msgs[n_own], dump_checked(ss.m[i]));
+            can_tree(&own_msgs[n_own], dump_checked(ss.m[i]), ss.m[i]);
             c = &own_msgs[n_own++];
         }
         send_canned(s, k, sent[i] = c);
