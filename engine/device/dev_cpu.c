@@ -84,8 +84,9 @@ static int cpu_opt(void *ud, const char *opt, const char *val, char *err, size_t
         *threads = (int)n;
     } else if (!strcmp(opt, "simd")) {
         if (!(*k = kern_by_name(val))) {
-            snprintf(err, errlen, "cpu: simd=%s: not available here (choose auto, scalar%s)",
-                     val, kern_avx2() ? ", avx2" : "");
+            const kern_ops *best = kern_select();
+            snprintf(err, errlen, "cpu: simd=%s: not available here (choose auto, scalar%s%s)",
+                     val, best != &kern_scalar ? ", " : "", best != &kern_scalar ? best->name : "");
             return -1;
         }
     } else {

@@ -354,6 +354,8 @@ const kern_ops *kern_select(void)
 {
     /* Best first. An AVX-512 set would be tried here, before AVX2. */
     const kern_ops *k = kern_avx2();
+    if (!k)
+        k = kern_neon();
     return k ? k : &kern_scalar;
 }
 
@@ -365,5 +367,7 @@ const kern_ops *kern_by_name(const char *name)
         return &kern_scalar;
     if (!strcmp(name, "avx2"))
         return kern_avx2();
+    if (!strcmp(name, "neon"))
+        return kern_neon();
     return NULL;
 }

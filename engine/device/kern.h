@@ -3,7 +3,9 @@
  * kern_scalar (kern.c) is the plain-C reference every other set is tested
  * against; kern_avx2 (kern_avx2.c: AVX2+FMA+F16C, compiled with per-function
  * target attributes so the rest of the build stays portable) is the fast
- * path on x86-64. kern_select() picks the best set the running CPU supports.
+ * path on x86-64, kern_neon (kern_neon.c: Advanced SIMD, with the ARMv8.2
+ * dot product where the CPU has it) on AArch64. kern_select() picks the best
+ * set the running CPU supports.
  * An AVX-512 set would be one more table (kern_avx512.c) and one more line
  * in kern_select/kern_by_name; it is not written because it cannot be tested
  * on the machines this is developed on.
@@ -56,11 +58,11 @@ typedef struct {
 typedef void (*kern_mm_fn)(const kern_mm *a, int r0, int r1);
 
 /* Instruction sets, the index of a kernel in per-type tables (kq_type.mm). */
-enum { KERN_ISA_SCALAR, KERN_ISA_AVX2, KERN_ISA_COUNT };
+enum { KERN_ISA_SCALAR, KERN_ISA_AVX2, KERN_ISA_NEON, KERN_ISA_NEON_DP, KERN_ISA_COUNT };
 
 typedef struct {
-    const char *name;       /* "scalar", "avx2" */
-    int isa;                /* KERN_ISA_* */
+    const char *name;       /* "scalar", "avx2", "neon" */
+    int isa;                /* KERN_ISA_* (NEON_DP: "neon" with sdot) */
 
     kern_mm_fn mm_f32, mm_f16, mm_bf16, mm_q8_0, mm_q4_0;
     /* One row of n (a multiple of 32) activations to int8 blocks: q(n) and
@@ -91,9 +93,14 @@ typedef struct {
 extern const kern_ops kern_scalar;
 /* NULL when the set is not compiled in or the CPU lacks it. */
 const kern_ops *kern_avx2(void);
+const kern_ops *kern_neon(void);
+/* 1 if kern_neon() uses the dot-product instructions (AArch64 CPUs with
+ * them, unless the environment has SPARKD_NO_DOTPROD=1). */
+int kern_neon_dotprod(void);
 /* The best set for this CPU; never NULL. */
 const kern_ops *kern_select(void);
-/* "auto", "scalar", "avx2": the set, or NULL if unknown or unsupported here. */
+/* "auto", "scalar", "avx2", "neon": the set, or NULL if unknown or
+ * unsupported here. */
 const kern_ops *kern_by_name(const char *name);
 
 /* ---- shared scalar helpers (kern.c) ------------------------------------- */

@@ -3,8 +3,8 @@
  *
  * One file per type: kq_q4k.c, kq_q5k.c, kq_q6k.c. Each holds its block
  * layout, a reference quantizer, the dequantizer and its matmul for every
- * kernel set (the scalar reference and AVX2), and exports one kq_type that
- * kq.c's table lists. Adding a type (Q3_K, Q2_K, IQ4_XS...) is one more such
+ * kernel set (the scalar reference, AVX2, NEON with and without sdot), and
+ * exports one kq_type that kq.c's table lists. Adding a type (Q3_K, Q2_K, IQ4_XS...) is one more such
  * file, one line in that table and its number in dev.h's dev_dtype.
  *
  * Dot products. The activations are the int8 blocks of 32 of kern_q8act,

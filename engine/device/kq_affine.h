@@ -4,13 +4,14 @@
  * 2k in the low nibble, 2k+1 in the high one); Q5_K adds bit 4 of q in qh
  * (bit j of qh[l] for sub-block j). A type file gives its block size, where
  * qs (and qh) lie, and its element accessor; the dequantizer, the scalar
- * matmul and the AVX2 tile here do the rest.
+ * matmul and the AVX2 and NEON tiles here do the rest.
  */
 #ifndef SPARKD_KQ_AFFINE_H
 #define SPARKD_KQ_AFFINE_H
 
 #include "kq.h"
 #include "kq_avx2.h"
+#include "kq_neon.h"
 
 /* The start of every Q4_K/Q5_K super-block. */
 typedef struct {
@@ -126,6 +127,70 @@ KQ_AVX2_INLINE void kq_affine_tile(const kern_mm *a, int r, int t0, int C, size_
     }
     for (int c = 0; c < C; c++)
         a->y[(size_t)(t0 + c) * a->n_out + r] = kq_hsum(_mm256_add_ps(acc[c], acc2[c])) - kq_hsum(accm[c]);
+}
+
+#endif
+#ifdef KQ_HAVE_NEON
+
+/* The NEON tile: as the AVX2 one, 4-wide. Bit j of qh moves to bit 4 by a
+ * test against 1 << j. */
+KQ_NEON_INLINE void kq_affine_tile_neon(const kern_mm *a, int r, int t0, int C, size_t bytes, int qs_off,
+                                        int qh_off, int dp)
+{
+    const char *row = (const char *)a->w + (size_t)r * a->row_bytes;
+    int nsb = a->n_in / KQ_K, nb = a->n_in / 32;
+    const int8_t *xq[KQ_NEON_TILE];
+    const float *xd[KQ_NEON_TILE], *xs[KQ_NEON_TILE];
+    float32x4_t acc[KQ_NEON_TILE], acc2[KQ_NEON_TILE], accm[KQ_NEON_TILE];
+    for (int c = 0; c < C; c++) {
+        xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
+        xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
+        xs[c] = a->xq.s + (size_t)(t0 + c) * nb;
+        acc[c] = acc2[c] = accm[c] = vdupq_n_f32(0);
+    }
+    const uint8x16_t nib = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
+    for (int s = 0; s < nsb; s++) {
+        const kq_affine_head *h = kq_affine_block(row, bytes, s);
+        const uint8_t *qs = (const uint8_t *)h + qs_off;
+        float d = kq_neon_h2f(h->d), dmin = kq_neon_h2f(h->dmin);
+        int sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            kq_scale_min(h->scales, j, &sc[j], &m[j]);
+        float32x4_t m0 = vmulq_n_f32(vcvtq_f32_s32(vld1q_s32(m)), dmin);
+        float32x4_t m1 = vmulq_n_f32(vcvtq_f32_s32(vld1q_s32(m + 4)), dmin);
+        for (int c = 0; c < C; c++)
+            accm[c] = vfmaq_f32(vfmaq_f32(accm[c], m0, vld1q_f32(xs[c] + 8 * s)), m1, vld1q_f32(xs[c] + 8 * s + 4));
+        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = qh0;
+        if (qh_off >= 0) {
+            qh0 = vld1q_u8((const uint8_t *)h + qh_off);
+            qh1 = vld1q_u8((const uint8_t *)h + qh_off + 16);
+        }
+        for (int k = 0; k < 4; k++) {
+            uint8x16_t r0 = vld1q_u8(qs + 32 * k), r1 = vld1q_u8(qs + 32 * k + 16);
+            uint8x16_t lo0 = vandq_u8(r0, nib), lo1 = vandq_u8(r1, nib);
+            uint8x16_t hi0 = vshrq_n_u8(r0, 4), hi1 = vshrq_n_u8(r1, 4);
+            if (qh_off >= 0) {
+                uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * k))), bh = vdupq_n_u8((uint8_t)(2u << (2 * k)));
+                lo0 = vorrq_u8(lo0, vandq_u8(vtstq_u8(qh0, bl), bit4));
+                lo1 = vorrq_u8(lo1, vandq_u8(vtstq_u8(qh1, bl), bit4));
+                hi0 = vorrq_u8(hi0, vandq_u8(vtstq_u8(qh0, bh), bit4));
+                hi1 = vorrq_u8(hi1, vandq_u8(vtstq_u8(qh1, bh), bit4));
+            }
+            float d0 = d * (float)sc[2 * k], d1 = d * (float)sc[2 * k + 1];
+            int b = 8 * s + 2 * k;
+            for (int c = 0; c < C; c++) {
+                const int8_t *x = xq[c] + 32 * b;
+                int32x4_t s0 = vaddq_s32(kq_dot16(vreinterpretq_s8_u8(lo0), vld1q_s8(x), dp),
+                                         kq_dot16(vreinterpretq_s8_u8(lo1), vld1q_s8(x + 16), dp));
+                int32x4_t s1 = vaddq_s32(kq_dot16(vreinterpretq_s8_u8(hi0), vld1q_s8(x + 32), dp),
+                                         kq_dot16(vreinterpretq_s8_u8(hi1), vld1q_s8(x + 48), dp));
+                acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(s0), d0 * xd[c][b]);
+                acc2[c] = vfmaq_n_f32(acc2[c], vcvtq_f32_s32(s1), d1 * xd[c][b + 1]);
+            }
+        }
+    }
+    for (int c = 0; c < C; c++)
+        a->y[(size_t)(t0 + c) * a->n_out + r] = vaddvq_f32(vaddq_f32(acc[c], acc2[c])) - vaddvq_f32(accm[c]);
 }
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "kq.h"
 #include "kq_avx2.h"
+#include "kq_neon.h"
 
 #include <math.h>
 
@@ -171,8 +172,72 @@ KQ_AVX2_MM(mm_avx2, tile)
 #define MM_AVX2 NULL
 #endif
 
+/* ---- NEON --------------------------------------------------------------- */
+
+#ifdef KQ_HAVE_NEON
+
+/* Row r against tokens t0 .. t0+C-1, as the AVX2 tile: each group of 32 is
+ * two sub-blocks of 16 (one 16-byte dot product each, times its scale);
+ * groups i = 0, 2 and 1, 3 of each half go to two accumulators. */
+KQ_NEON_INLINE void tile_neon(const kern_mm *a, int r, int t0, int C, int dp)
+{
+    const block_q6_k *w = (const block_q6_k *)((const char *)a->w + (size_t)r * a->row_bytes);
+    int nsb = a->n_in / KQ_K, nb = a->n_in / 32;
+    const int8_t *xq[KQ_NEON_TILE];
+    const float *xd[KQ_NEON_TILE];
+    float32x4_t acc[KQ_NEON_TILE], acc2[KQ_NEON_TILE];
+    for (int c = 0; c < C; c++) {
+        xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
+        xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
+        acc[c] = acc2[c] = vdupq_n_f32(0);
+    }
+    const uint8x16_t nib = vdupq_n_u8(0x0f), top = vdupq_n_u8(0x30);
+    const int8x16_t off = vdupq_n_s8(32);
+    for (int s = 0; s < nsb; s++, w++) {
+        float d = kq_neon_h2f(w->d);
+        for (int h = 0; h < 2; h++) {
+            for (int half = 0; half < 2; half++) {      /* elements l = 16 half .. 16 half + 15 */
+                uint8x16_t l0 = vld1q_u8(w->ql + 64 * h + 16 * half);
+                uint8x16_t l1 = vld1q_u8(w->ql + 64 * h + 32 + 16 * half);
+                uint8x16_t qh = vld1q_u8(w->qh + 32 * h + 16 * half);
+                uint8x16_t q[4] = {
+                    vorrq_u8(vandq_u8(l0, nib), vandq_u8(vshlq_n_u8(qh, 4), top)),
+                    vorrq_u8(vandq_u8(l1, nib), vandq_u8(vshlq_n_u8(qh, 2), top)),
+                    vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(qh, top)),
+                    vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(qh, 2), top)),
+                };
+                const int8_t *sc = w->scales + 8 * h;
+                for (int i = 0; i < 4; i++) {
+                    int8x16_t wi = vsubq_s8(vreinterpretq_s8_u8(q[i]), off);
+                    int b = 8 * s + 4 * h + i;
+                    for (int c = 0; c < C; c++) {
+                        int32x4_t p = vmulq_n_s32(kq_dot16(wi, vld1q_s8(xq[c] + 32 * b + 16 * half), dp),
+                                                  sc[2 * i + half]);
+                        float32x4_t f = vcvtq_f32_s32(p);
+                        if (i & 1)
+                            acc2[c] = vfmaq_n_f32(acc2[c], f, d * xd[c][b]);
+                        else
+                            acc[c] = vfmaq_n_f32(acc[c], f, d * xd[c][b]);
+                    }
+                }
+            }
+        }
+    }
+    for (int c = 0; c < C; c++)
+        a->y[(size_t)(t0 + c) * a->n_out + r] = vaddvq_f32(vaddq_f32(acc[c], acc2[c]));
+}
+
+KQ_NEON_MM_PAIR(mm_neon, tile_neon)
+#define MM_NEON mm_neon
+#define MM_NEON_DP mm_neon_dp
+#else
+#define MM_NEON NULL
+#define MM_NEON_DP NULL
+#endif
+
 const kq_type kq_q6_k = {
     .type = DEV_Q6_K, .name = "Q6_K", .block_bytes = sizeof(block_q6_k), .needs_sums = 0,
     .quantize = quantize, .dequantize = dequantize,
-    .mm = { [KERN_ISA_SCALAR] = mm_scalar, [KERN_ISA_AVX2] = MM_AVX2 },
+    .mm = { [KERN_ISA_SCALAR] = mm_scalar, [KERN_ISA_AVX2] = MM_AVX2,
+            [KERN_ISA_NEON] = MM_NEON, [KERN_ISA_NEON_DP] = MM_NEON_DP },
 };

@@ -54,9 +54,15 @@ static dev_device *open_dev(const char *spec)
 static uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/* The kernel sets to compare against scalar: "avx2" where the CPU has it. */
-static const char *simd_specs[] = { "scalar", "avx2" };
-static int have_simd(int i) { return i == 0 || kern_avx2() != NULL; }
+/* The kernel sets to compare against scalar: the best one this CPU has
+ * ("avx2", "neon"), if that is not scalar itself. */
+static const kern_ops *simd_set(void)
+{
+    const kern_ops *k = kern_select();
+    return k == &kern_scalar ? NULL : k;
+}
+static const char *simd_name(int i) { return i == 0 ? "scalar" : simd_set()->name; }
+static int have_simd(int i) { return i == 0 || simd_set() != NULL; }
 
 /* Runs body once per (kernel set, thread count) with device `d`. */
 #define FOR_EACH_DEVICE(d, ...)                                                      \
@@ -65,7 +71,7 @@ static int have_simd(int i) { return i == 0 || kern_avx2() != NULL; }
             if (!have_simd(si_))                                                     \
                 continue;                                                            \
             char spec_[64];                                                          \
-            snprintf(spec_, sizeof spec_, "cpu:threads=%d,simd=%s", th_, simd_specs[si_]); \
+            snprintf(spec_, sizeof spec_, "cpu:threads=%d,simd=%s", th_, simd_name(si_)); \
             dev_device *d = open_dev(spec_);                                         \
             __VA_ARGS__;                                                             \
             dev_close(d);                                                            \
@@ -100,7 +106,7 @@ static double f16_value(uint16_t h)
 
 START_TEST(test_f16_to_f32_exhaustive_incl_subnormal_inf_nan)
 {
-    const kern_ops *simd = kern_avx2();
+    const kern_ops *simd = simd_set();
     float hw[8];
     for (uint32_t h = 0; h < 65536; h++) {
         float f = kern_f16_to_f32_1((uint16_t)h);
@@ -142,7 +148,7 @@ START_TEST(test_f32_to_f16_rounding_overflow_subnormal)
     ck_assert((nan & 0x7c00) == 0x7c00 && (nan & 0x3ff));
     ck_assert((kern_f32_to_f16_1(bits_f32(0x7f800001)) & 0x3ff) != 0);    /* sNaN stays NaN */
 
-    const kern_ops *simd = kern_avx2();
+    const kern_ops *simd = simd_set();
     if (!simd)
         return;
     rng_seed(1);                    /* random bit patterns: F16C agrees bit for bit */
@@ -178,7 +184,7 @@ START_TEST(test_bf16_rounding_inf_nan_and_simd)
     for (int i = 0; i < 2; i++) {
         if (!have_simd(i))
             continue;
-        kern_by_name(simd_specs[i])->bf16_to_f32(all + 3, hw, 65533);  /* odd length, tail */
+        kern_by_name(simd_name(i))->bf16_to_f32(all + 3, hw, 65533);  /* odd length, tail */
         for (uint32_t h = 3; h < 65536; h++)
             EXPECT(f32_bits(hw[h - 3]) == f32_bits(sw[h]), "bf16 %04x", h);
     }
@@ -252,9 +258,48 @@ START_TEST(test_q4_0_round_trip_within_bound)
 }
 END_TEST
 
+/* The NEON set's Q8_0/Q4_0 matmuls with the dot-product instructions and
+ * without (ARMv8.0): integer block sums are exact, so bit-identical, weights
+ * of -128 included. Runs where the CPU (or qemu's) has them. */
+START_TEST(test_neon_dotprod_matches_armv8_0)
+{
+    if (!kern_neon() || !kern_neon_dotprod())
+        return;
+    const kern_ops *dp = kern_neon();
+    setenv("SPARKD_NO_DOTPROD", "1", 1);
+    const kern_ops *base = kern_neon();
+    unsetenv("SPARKD_NO_DOTPROD");
+    ck_assert_ptr_ne(dp->mm_q8_0, base->mm_q8_0);
+    enum { N_IN = 320, N_OUT = 37, BATCH = 6 };
+    rng_seed(11);
+    float *wf = rand_vec((size_t)N_OUT * N_IN, 1), *x = rand_vec((size_t)BATCH * N_IN, 3);
+    kern_block_q8_0 w8[N_OUT * N_IN / 32];
+    kern_block_q4_0 w4[N_OUT * N_IN / 32];
+    kern_quantize_q8_0(wf, w8, (int64_t)N_OUT * N_IN);
+    kern_quantize_q4_0(wf, w4, (int64_t)N_OUT * N_IN);
+    for (int b = 0; b < N_OUT * N_IN / 32; b += 3)
+        w8[b].qs[b % 32] = -128;
+    int8_t xq[BATCH * N_IN];
+    float xd[BATCH * N_IN / 32], y0[BATCH * N_OUT], y1[BATCH * N_OUT];
+    for (int t = 0; t < BATCH; t++)
+        dp->quantize_act(x + t * N_IN, N_IN, xq + t * N_IN, xd + t * N_IN / 32);
+    for (int q4 = 0; q4 < 2; q4++) {
+        kern_mm a = { .w = q4 ? (const void *)w4 : (const void *)w8,
+                      .row_bytes = (N_IN / 32) * (q4 ? sizeof *w4 : sizeof *w8),
+                      .n_in = N_IN, .n_out = N_OUT, .batch = BATCH,
+                      .xq = { .q = xq, .d = xd }, .y = y0 };
+        (q4 ? dp->mm_q4_0 : dp->mm_q8_0)(&a, 0, N_OUT);
+        a.y = y1;
+        (q4 ? base->mm_q4_0 : base->mm_q8_0)(&a, 0, N_OUT);
+        ck_assert_mem_eq(y0, y1, sizeof y0);
+    }
+    free(wf), free(x);
+}
+END_TEST
+
 START_TEST(test_quantize_act_simd_bit_identical)
 {
-    if (!kern_avx2())
+    if (!simd_set())
         return;
     rng_seed(4);
     int n = 32 * 40;
@@ -262,7 +307,7 @@ START_TEST(test_quantize_act_simd_bit_identical)
     int8_t q0[32 * 40], q1[32 * 40];
     float d0[40], d1[40];
     kern_scalar.quantize_act(x, n, q0, d0);
-    kern_avx2()->quantize_act(x, n, q1, d1);
+    simd_set()->quantize_act(x, n, q1, d1);
     ck_assert_mem_eq(q0, q1, sizeof q0);
     ck_assert_mem_eq(d0, d1, sizeof d0);
     for (int b = 0; b < 40; b++)
@@ -298,7 +343,7 @@ START_TEST(test_matmul_simd_matches_scalar_every_dtype_odd_sizes_threads)
     for (int si = 0; si < 2; si++)
         for (int th = 1; th <= 2; th++) {
             char spec[64];
-            snprintf(spec, sizeof spec, "cpu:threads=%d,simd=%s", th, simd_specs[si]);
+            snprintf(spec, sizeof spec, "cpu:threads=%d,simd=%s", th, simd_name(si));
             dv[si][th - 1] = have_simd(si) ? open_dev(spec) : NULL;
         }
     for (size_t ti = 0; ti < 5; ti++) {
@@ -328,7 +373,7 @@ START_TEST(test_matmul_simd_matches_scalar_every_dtype_odd_sizes_threads)
                                 float a = y1[b * n_out + r], e = y0[b * n_out + r];
                                 EXPECT(fabs(a - e) <= 1e-5 * mag + 1e-6,
                                               "%s %s n_out=%d n_in=%d batch=%d [%d,%d]: %g vs %g",
-                                              simd_specs[si], dev_dtype_name(t), n_out, n_in,
+                                              simd_name(si), dev_dtype_name(t), n_out, n_in,
                                               batch, b, r, a, e);
                             }
                     }
@@ -418,7 +463,7 @@ START_TEST(test_get_row_every_dtype)
         if (!have_simd(si))
             continue;
         char spec[64];
-        snprintf(spec, sizeof spec, "cpu:threads=1,simd=%s", simd_specs[si]);
+        snprintf(spec, sizeof spec, "cpu:threads=1,simd=%s", simd_name(si));
         dev_device *d = open_dev(spec);
         for (size_t ti = 0; ti < 5; ti++) {
             float *wf, out[96];
@@ -695,14 +740,16 @@ START_TEST(test_dev_open_errors_are_clear)
     assert_open_fails("", "empty device spec");
     assert_open_fails("cpu:threads", "needs a value");
     assert_open_fails("cpu:fast=1", "unknown option 'fast'");
-    assert_open_fails("cpu:simd=neon", "simd=neon: not available");
+    assert_open_fails(kern_avx2() ? "cpu:simd=neon" : "cpu:simd=avx2",
+                      kern_avx2() ? "simd=neon: not available" : "simd=avx2: not available");
+    assert_open_fails("cpu:simd=sse9", "simd=sse9: not available");
 
     dev_info info;
     dev_device *d = open_dev("cpu");
     dev_get_info(d, &info);
     ck_assert_str_eq(info.name, "cpu");
     ck_assert_int_ge(info.threads, 1);
-    ck_assert_str_eq(info.simd, kern_avx2() ? "avx2" : "scalar");
+    ck_assert_str_eq(info.simd, kern_select()->name);
     dev_close(d);
     d = open_dev("cpu:threads=3,simd=scalar");
     dev_get_info(d, &info);
@@ -766,6 +813,7 @@ static Suite *kern_suite(void)
     tcase_add_test(tc, test_q8_0_round_trip_within_bound);
     tcase_add_test(tc, test_q4_0_round_trip_within_bound);
     tcase_add_test(tc, test_quantize_act_simd_bit_identical);
+    tcase_add_test(tc, test_neon_dotprod_matches_armv8_0);
     tcase_add_test(tc, test_matmul_simd_matches_scalar_every_dtype_odd_sizes_threads);
     tcase_add_test(tc, test_matmul_matches_double_within_documented_bound);
     tcase_add_test(tc, test_matmul_and_attention_are_batch_invariant);
