@@ -77,4 +77,13 @@ KQ_NEON_INLINE float kq_neon_h2f(uint16_t h)
 }
 
 #endif
+
+/* A kq_type's NEON entries (kq.h): name and name##_dp where they are built,
+ * none elsewhere (NULL: the scalar matmul). */
+#ifdef KQ_HAVE_NEON
+#define KQ_NEON_TABLE(name) [KERN_ISA_NEON] = name, [KERN_ISA_NEON_DP] = name##_dp
+#else
+#define KQ_NEON_TABLE(name)
+#endif
+
 #endif

@@ -65,16 +65,10 @@ KQ_NEON_INLINE void tile_neon(const kern_mm *a, int r, int t0, int C, int dp)
 }
 
 KQ_NEON_MM_PAIR(mm_neon, tile_neon)
-#define MM_NEON mm_neon
-#define MM_NEON_DP mm_neon_dp
-#else
-#define MM_NEON NULL
-#define MM_NEON_DP NULL
 #endif
 
 const kq_type kq_q4_k = {
     .type = DEV_Q4_K, .name = "Q4_K", .block_bytes = sizeof(block_q4_k), .needs_sums = 1,
     .quantize = quantize, .dequantize = dequantize,
-    .mm = { [KERN_ISA_SCALAR] = mm_scalar, [KERN_ISA_AVX2] = MM_AVX2,
-            [KERN_ISA_NEON] = MM_NEON, [KERN_ISA_NEON_DP] = MM_NEON_DP },
+    .mm = { [KERN_ISA_SCALAR] = mm_scalar, [KERN_ISA_AVX2] = MM_AVX2, KQ_NEON_TABLE(mm_neon) },
 };
