@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lspclient import Checks, DocModel, Server, edit, run_cli, sanitizer_report, split_lines, units  # noqa: E402
@@ -247,6 +248,31 @@ def case_quick_start_then_full_prompt():
         assert st3["quick_start"] == 1, st3                 # invoked: never quick
         print(f"     quick answer from {st['prompt_tokens']} tokens, then {prompt} tokens with {reused} reused",
               flush=True)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")     # utime + stime
+
+
+def case_idle_returns_memory_once_then_sleeps():
+    """A second after the last request the worker gives malloc's free pages
+    back to the system, once; after that an idle daemon uses no CPU."""
+    with Server(*COMMON, "--debounce-ms", "0", "--log-level", "debug") as s:
+        s.initialize({"capabilities": {"textDocument": {"inlineCompletion": {}}}})
+        s.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python", "version": 1,
+                                                            "text": TEXT}})
+        m = s.call("textDocument/inlineCompletion", {"textDocument": {"uri": URI},
+                   "position": {"line": LINE, "character": 4}, "context": {"triggerKind": 1}}, timeout=300)
+        check_answer(m, (LINE, 4), "    ")
+        s.wait_stderr(r"idle: returned free memory to the system", timeout=60)
+        t0 = cpu_seconds(s.proc.pid)
+        time.sleep(2.5)
+        used = cpu_seconds(s.proc.pid) - t0
+        assert used < 0.2, f"idle daemon used {used:.2f} s of CPU in 2.5 s"
+        n = s.stderr_text().count("idle: returned free memory")
+        assert n == 1, f"memory returned {n} times with nothing to do in between"
 
 
 if not os.path.exists(os.path.join(MODELS, "sparkd-main.gguf")):
