@@ -103,6 +103,27 @@ const kern_ops *kern_select(void);
  * unsupported here. */
 const kern_ops *kern_by_name(const char *name);
 
+/* The loop of every SIMD matmul (kern_avx2.c, kern_neon.c, the K-quant
+ * files): output rows r0 <= r < r1 in blocks of `rows`, tokens in tiles of 4
+ * taken across each block, then the last 1-3 tokens; each call is
+ * tile(a, r, t0, C, ...) with C a constant, so that an always-inline tile
+ * keeps its C accumulators in registers. */
+#define KERN_TILE 4
+#define KERN_FOR_TILES(a, r0, r1, rows, tile, ...)                                 \
+    for (int rb_ = (r0); rb_ < (r1); rb_ += (rows)) {                              \
+        int re_ = rb_ + (rows) < (r1) ? rb_ + (rows) : (r1), t_ = 0;               \
+        for (; t_ + KERN_TILE <= (a)->batch; t_ += KERN_TILE)                       \
+            for (int r_ = rb_; r_ < re_; r_++)                                     \
+                tile(a, r_, t_, KERN_TILE, ##__VA_ARGS__);                          \
+        for (int r_ = rb_; r_ < re_; r_++)                                         \
+            switch ((a)->batch - t_) {                                             \
+            case 3: tile(a, r_, t_, 3, ##__VA_ARGS__); break;                      \
+            case 2: tile(a, r_, t_, 2, ##__VA_ARGS__); break;                      \
+            case 1: tile(a, r_, t_, 1, ##__VA_ARGS__); break;                      \
+            default: break;                                                        \
+            }                                                                      \
+    }
+
 /* ---- shared scalar helpers (kern.c) ------------------------------------- */
 
 /* Exact IEEE conversions, round to nearest even; NaN stays NaN (quieted). */

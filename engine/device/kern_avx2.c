@@ -30,7 +30,7 @@
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
 #define ROW_BLOCK 16        /* weight rows reused across one token tile */
-#define TILE 4              /* tokens per tile (one accumulator each) */
+#define TILE KERN_TILE       /* tokens per tile (one accumulator each) */
 #define ATT_CHUNK 32        /* keys scored before each online-softmax update */
 
 enum { W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0 };
@@ -218,22 +218,7 @@ AVX2_INLINE void tile(const kern_mm *a, int r, int t0, int C, int wt)
 
 AVX2_INLINE void mm_drive(const kern_mm *a, int r0, int r1, int wt)
 {
-    for (int rb = r0; rb < r1; rb += ROW_BLOCK) {
-        int re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        int t = 0;
-        for (; t + TILE <= a->batch; t += TILE)
-            for (int r = rb; r < re; r++)
-                tile(a, r, t, TILE, wt);
-        int rest = a->batch - t;
-        for (int r = rb; r < re; r++) {
-            if (rest == 3)
-                tile(a, r, t, 3, wt);
-            else if (rest == 2)
-                tile(a, r, t, 2, wt);
-            else if (rest == 1)
-                tile(a, r, t, 1, wt);
-        }
-    }
+    KERN_FOR_TILES(a, r0, r1, ROW_BLOCK, tile, wt);
 }
 
 AVX2 static void mm_f32(const kern_mm *a, int r0, int r1) { mm_drive(a, r0, r1, W_F32); }

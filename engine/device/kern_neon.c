@@ -31,7 +31,7 @@
 #endif
 
 #define ROW_BLOCK 16        /* weight rows reused across one token tile */
-#define TILE 4              /* tokens per tile (one set of accumulators each) */
+#define TILE KERN_TILE       /* tokens per tile (one set of accumulators each) */
 #define ATT_CHUNK 32        /* keys scored before each online-softmax update */
 #define ATT_GROUP 4         /* query heads sharing a K/V head walk the keys together */
 
@@ -192,22 +192,7 @@ INLINE void tile(const kern_mm *a, int r, int t0, int C, int wt, int dp)
 
 INLINE void mm_drive(const kern_mm *a, int r0, int r1, int wt, int dp)
 {
-    for (int rb = r0; rb < r1; rb += ROW_BLOCK) {
-        int re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        int t = 0;
-        for (; t + TILE <= a->batch; t += TILE)
-            for (int r = rb; r < re; r++)
-                tile(a, r, t, TILE, wt, dp);
-        int rest = a->batch - t;
-        for (int r = rb; r < re; r++) {
-            if (rest == 3)
-                tile(a, r, t, 3, wt, dp);
-            else if (rest == 2)
-                tile(a, r, t, 2, wt, dp);
-            else if (rest == 1)
-                tile(a, r, t, 1, wt, dp);
-        }
-    }
+    KERN_FOR_TILES(a, r0, r1, ROW_BLOCK, tile, wt, dp);
 }
 
 static void mm_f32(const kern_mm *a, int r0, int r1) { mm_drive(a, r0, r1, W_F32, 0); }

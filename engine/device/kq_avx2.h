@@ -19,7 +19,7 @@
 #define KQ_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
 #define KQ_ROW_BLOCK 16
-#define KQ_TILE 4
+#define KQ_TILE KERN_TILE
 
 KQ_AVX2_INLINE float kq_hsum(__m256 v)
 {
@@ -38,25 +38,11 @@ KQ_AVX2_INLINE __m256 kq_dot_u8(__m256i w, const int8_t *x)
 }
 
 /* Defines `static void name(const kern_mm *a, int r0, int r1)`, calling
- * tile(a, r, t0, C) for every row and token tile with C a constant 1..4 at
- * each call, so that tile (always inline) keeps its C accumulators in
- * registers. */
+ * tile(a, r, t0, C) over kern.h's tiles. */
 #define KQ_AVX2_MM(name, tile)                                                  \
     KQ_AVX2 static void name(const kern_mm *a, int r0, int r1)                  \
     {                                                                           \
-        for (int rb = r0; rb < r1; rb += KQ_ROW_BLOCK) {                        \
-            int re = rb + KQ_ROW_BLOCK < r1 ? rb + KQ_ROW_BLOCK : r1, t = 0;    \
-            for (; t + KQ_TILE <= a->batch; t += KQ_TILE)                       \
-                for (int r = rb; r < re; r++)                                   \
-                    tile(a, r, t, KQ_TILE);                                     \
-            for (int r = rb; r < re; r++)                                       \
-                switch (a->batch - t) {                                         \
-                case 3: tile(a, r, t, 3); break;                                \
-                case 2: tile(a, r, t, 2); break;                                \
-                case 1: tile(a, r, t, 1); break;                                \
-                default: break;                                                 \
-                }                                                               \
-        }                                                                       \
+        KERN_FOR_TILES(a, r0, r1, KQ_ROW_BLOCK, tile);                          \
     }
 
 #endif

@@ -20,7 +20,7 @@
 #define KQ_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 
 #define KQ_NEON_ROW_BLOCK 16
-#define KQ_NEON_TILE 4
+#define KQ_NEON_TILE KERN_TILE
 
 /* acc + the four 4-byte dot products of w and x (sdot). Inline assembly, so
  * the files build for ARMv8.0; only KQ_DOTPROD functions reach it. */
@@ -43,25 +43,11 @@ KQ_NEON_INLINE int32x4_t kq_dot16(int8x16_t w, int8x16_t x, int dp)
 }
 
 /* Defines `static void name(const kern_mm *a, int r0, int r1)` (with `attr`:
- * nothing, or KQ_DOTPROD), calling tile(a, r, t0, C, dp) for every row and
- * token tile with C a constant 1..4 at each call. */
+ * nothing, or KQ_DOTPROD), calling tile(a, r, t0, C, dp) over kern.h's tiles. */
 #define KQ_NEON_MM(name, tile, dp, attr)                                           \
     attr static void name(const kern_mm *a, int r0, int r1)                       \
     {                                                                              \
-        for (int rb = r0; rb < r1; rb += KQ_NEON_ROW_BLOCK) {                      \
-            int re = rb + KQ_NEON_ROW_BLOCK < r1 ? rb + KQ_NEON_ROW_BLOCK : r1;    \
-            int t = 0;                                                             \
-            for (; t + KQ_NEON_TILE <= a->batch; t += KQ_NEON_TILE)                \
-                for (int r = rb; r < re; r++)                                      \
-                    tile(a, r, t, KQ_NEON_TILE, dp);                               \
-            for (int r = rb; r < re; r++)                                          \
-                switch (a->batch - t) {                                            \
-                case 3: tile(a, r, t, 3, dp); break;                               \
-                case 2: tile(a, r, t, 2, dp); break;                               \
-                case 1: tile(a, r, t, 1, dp); break;                               \
-                default: break;                                                    \
-                }                                                                  \
-        }                                                                          \
+        KERN_FOR_TILES(a, r0, r1, KQ_NEON_ROW_BLOCK, tile, dp);                    \
     }
 
 /* Both variants of a K-quant matmul: name and name##_dp. */
