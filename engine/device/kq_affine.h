@@ -9,6 +9,8 @@
 #ifndef SPARKD_KQ_AFFINE_H
 #define SPARKD_KQ_AFFINE_H
 
+#include <string.h>
+
 #include "kq.h"
 #include "kq_avx2.h"
 #include "kq_neon.h"
@@ -69,6 +71,26 @@ static inline void kq_affine_mm_scalar(const kern_mm *a, int r0, int r1, size_t 
     }
 }
 
+/* The 8 scales (bytes 0-7) and 8 minimums (bytes 8-15) of the 12 packed
+ * bytes, as kq_scale_min gives them one by one: the low six bits of bytes
+ * 0-3 and 4-7 are scales and minimums 0-3; bytes 8-11 hold the low nibbles
+ * of 4-7 (scales low, minimums high), whose top two bits are the top bits
+ * of bytes 0-3 (scales) and 4-7 (minimums). Four 32-bit word operations. */
+static inline void kq_unpack_scales(const uint8_t s[KQ_SCALE_BYTES], uint8_t out[16])
+{
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s, 4);
+    memcpy(&w1, s + 4, 4);
+    memcpy(&w2, s + 8, 4);
+    uint32_t v[4] = {
+        w0 & 0x3f3f3f3fu,
+        (w2 & 0x0f0f0f0fu) | (w0 >> 6 & 0x03030303u) << 4,
+        w1 & 0x3f3f3f3fu,
+        (w2 >> 4 & 0x0f0f0f0fu) | (w1 >> 6 & 0x03030303u) << 4,
+    };
+    memcpy(out, v, 16);
+}
+
 #ifdef KQ_HAVE_AVX2
 
 /* Bit j of each byte of qh, moved to bit 4 (16-bit shifts: the mask drops
@@ -78,8 +100,19 @@ KQ_AVX2_INLINE __m256i kq_high_bit(__m256i qh, int j)
     return _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, j), 4), _mm256_set1_epi8(0x10));
 }
 
-/* Row r against tokens t0 .. t0+C-1: sub-blocks 2k and 2k+1 into two
- * accumulators (off one FMA latency chain), the minimums into a third.
+/* The eight int32 vectors' lane sums, in order, as one vector. */
+KQ_AVX2_INLINE __m256i kq_hsum8_epi32(const __m256i p[8])
+{
+    __m256i h03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i h47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20), _mm256_permute2x128_si256(h03, h47, 0x31));
+}
+
+/* Row r against tokens t0 .. t0+C-1. Per super-block the 8 weight
+ * sub-blocks are unpacked once; for each token their 8 integer dot products
+ * are summed across lanes into one vector (exact), converted once and
+ * multiplied by d*sc_j*xd_b for the 8 sub-blocks at a time, the minimums'
+ * term likewise: two FMAs per super-block and token, no scalar scale work.
  * qs_off, qh_off: byte offsets of qs and qh in a block (qh_off < 0: none). */
 KQ_AVX2_INLINE void kq_affine_tile(const kern_mm *a, int r, int t0, int C, size_t bytes, int qs_off, int qh_off)
 {
@@ -87,53 +120,58 @@ KQ_AVX2_INLINE void kq_affine_tile(const kern_mm *a, int r, int t0, int C, size_
     int nsb = a->n_in / KQ_K, nb = a->n_in / 32;
     const int8_t *xq[KQ_TILE];
     const float *xd[KQ_TILE], *xs[KQ_TILE];
-    __m256 acc[KQ_TILE], acc2[KQ_TILE], accm[KQ_TILE];
+    __m256 acc[KQ_TILE], accm[KQ_TILE];
     for (int c = 0; c < C; c++) {
         xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
         xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
         xs[c] = a->xq.s + (size_t)(t0 + c) * nb;
-        acc[c] = acc2[c] = accm[c] = _mm256_setzero_ps();
+        acc[c] = accm[c] = _mm256_setzero_ps();
     }
-    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     for (int s = 0; s < nsb; s++) {
         const kq_affine_head *h = kq_affine_block(row, bytes, s);
         const uint8_t *qs = (const uint8_t *)h + qs_off;
-        float d = _cvtsh_ss(h->d);
-        int sc[8], m[8];
-        for (int j = 0; j < 8; j++)
-            kq_scale_min(h->scales, j, &sc[j], &m[j]);
+        uint8_t scm[16];
+        kq_unpack_scales(h->scales, scm);
+        __m128i sm = _mm_loadu_si128((const __m128i *)scm);
+        __m256 vsc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h->d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)));
         __m256 vm = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h->dmin)),
-                                  _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)m)));
-        for (int c = 0; c < C; c++)
-            accm[c] = _mm256_fmadd_ps(vm, _mm256_loadu_ps(xs[c] + 8 * s), accm[c]);
+                                  _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
         __m256i qh = qh_off >= 0 ? _mm256_loadu_si256((const __m256i *)((const uint8_t *)h + qh_off))
                                  : _mm256_setzero_si256();
+        __m256i w[8];           /* sub-block j's 32 values, 0..31 */
         for (int k = 0; k < 4; k++) {
             __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
-            __m256i lo = _mm256_and_si256(raw, nib), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
+            w[2 * k] = _mm256_and_si256(raw, nib);
+            w[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
             if (qh_off >= 0) {
-                lo = _mm256_or_si256(lo, kq_high_bit(qh, 2 * k));
-                hi = _mm256_or_si256(hi, kq_high_bit(qh, 2 * k + 1));
+                w[2 * k] = _mm256_or_si256(w[2 * k], kq_high_bit(qh, 2 * k));
+                w[2 * k + 1] = _mm256_or_si256(w[2 * k + 1], kq_high_bit(qh, 2 * k + 1));
             }
-            float d0 = d * (float)sc[2 * k], d1 = d * (float)sc[2 * k + 1];
-            int b = 8 * s + 2 * k;
-            for (int c = 0; c < C; c++) {
-                acc[c] = _mm256_fmadd_ps(kq_dot_u8(lo, xq[c] + 32 * b),
-                                         _mm256_set1_ps(d0 * xd[c][b]), acc[c]);
-                acc2[c] = _mm256_fmadd_ps(kq_dot_u8(hi, xq[c] + 32 * b + 32),
-                                          _mm256_set1_ps(d1 * xd[c][b + 1]), acc2[c]);
-            }
+        }
+        for (int c = 0; c < C; c++) {
+            const int8_t *x = xq[c] + (size_t)KQ_K * s;
+            __m256i p[8];
+            for (int j = 0; j < 8; j++)
+                p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(w[j], _mm256_loadu_si256((const __m256i *)(x + 32 * j))),
+                                         ones);
+            __m256 f = _mm256_mul_ps(vsc, _mm256_loadu_ps(xd[c] + 8 * s));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8_epi32(p)), f, acc[c]);
+            accm[c] = _mm256_fmadd_ps(vm, _mm256_loadu_ps(xs[c] + 8 * s), accm[c]);
         }
     }
     for (int c = 0; c < C; c++)
-        a->y[(size_t)(t0 + c) * a->n_out + r] = kq_hsum(_mm256_add_ps(acc[c], acc2[c])) - kq_hsum(accm[c]);
+        a->y[(size_t)(t0 + c) * a->n_out + r] = kq_hsum(_mm256_sub_ps(acc[c], accm[c]));
 }
 
 #endif
 #ifdef KQ_HAVE_NEON
 
-/* The NEON tile: as the AVX2 one, 4-wide. Bit j of qh moves to bit 4 by a
- * test against 1 << j. */
+/* The NEON tile, as the AVX2 one: per super-block the 8 weight sub-blocks
+ * unpacked once (bit j of qh moves to bit 4 by a test against 1 << j); per
+ * token their 8 integer dot products summed across lanes (exact) into two
+ * vectors of 4, converted and multiplied by d*sc_j*xd_b, 4 sub-blocks at a
+ * time. */
 KQ_NEON_INLINE void kq_affine_tile_neon(const kern_mm *a, int r, int t0, int C, size_t bytes, int qs_off,
                                         int qh_off, int dp)
 {
@@ -141,56 +179,57 @@ KQ_NEON_INLINE void kq_affine_tile_neon(const kern_mm *a, int r, int t0, int C, 
     int nsb = a->n_in / KQ_K, nb = a->n_in / 32;
     const int8_t *xq[KQ_NEON_TILE];
     const float *xd[KQ_NEON_TILE], *xs[KQ_NEON_TILE];
-    float32x4_t acc[KQ_NEON_TILE], acc2[KQ_NEON_TILE], accm[KQ_NEON_TILE];
+    float32x4_t acc[KQ_NEON_TILE], accm[KQ_NEON_TILE];
     for (int c = 0; c < C; c++) {
         xq[c] = a->xq.q + (size_t)(t0 + c) * a->n_in;
         xd[c] = a->xq.d + (size_t)(t0 + c) * nb;
         xs[c] = a->xq.s + (size_t)(t0 + c) * nb;
-        acc[c] = acc2[c] = accm[c] = vdupq_n_f32(0);
+        acc[c] = accm[c] = vdupq_n_f32(0);
     }
     const uint8x16_t nib = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
     for (int s = 0; s < nsb; s++) {
         const kq_affine_head *h = kq_affine_block(row, bytes, s);
         const uint8_t *qs = (const uint8_t *)h + qs_off;
+        uint8_t scm[16];
+        kq_unpack_scales(h->scales, scm);
+        uint16x8_t sc16 = vmovl_u8(vld1_u8(scm)), m16 = vmovl_u8(vld1_u8(scm + 8));
         float d = kq_neon_h2f(h->d), dmin = kq_neon_h2f(h->dmin);
-        int sc[8], m[8];
-        for (int j = 0; j < 8; j++)
-            kq_scale_min(h->scales, j, &sc[j], &m[j]);
-        float32x4_t m0 = vmulq_n_f32(vcvtq_f32_s32(vld1q_s32(m)), dmin);
-        float32x4_t m1 = vmulq_n_f32(vcvtq_f32_s32(vld1q_s32(m + 4)), dmin);
-        for (int c = 0; c < C; c++)
-            accm[c] = vfmaq_f32(vfmaq_f32(accm[c], m0, vld1q_f32(xs[c] + 8 * s)), m1, vld1q_f32(xs[c] + 8 * s + 4));
-        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = qh0;
+        float32x4_t sc[2] = { vmulq_n_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(sc16))), d),
+                              vmulq_n_f32(vcvtq_f32_u32(vmovl_high_u16(sc16)), d) };
+        float32x4_t mn[2] = { vmulq_n_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(m16))), dmin),
+                              vmulq_n_f32(vcvtq_f32_u32(vmovl_high_u16(m16)), dmin) };
+        uint8x16_t qh[2] = { vdupq_n_u8(0), vdupq_n_u8(0) };
         if (qh_off >= 0) {
-            qh0 = vld1q_u8((const uint8_t *)h + qh_off);
-            qh1 = vld1q_u8((const uint8_t *)h + qh_off + 16);
+            qh[0] = vld1q_u8((const uint8_t *)h + qh_off);
+            qh[1] = vld1q_u8((const uint8_t *)h + qh_off + 16);
         }
-        for (int k = 0; k < 4; k++) {
-            uint8x16_t r0 = vld1q_u8(qs + 32 * k), r1 = vld1q_u8(qs + 32 * k + 16);
-            uint8x16_t lo0 = vandq_u8(r0, nib), lo1 = vandq_u8(r1, nib);
-            uint8x16_t hi0 = vshrq_n_u8(r0, 4), hi1 = vshrq_n_u8(r1, 4);
-            if (qh_off >= 0) {
-                uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * k))), bh = vdupq_n_u8((uint8_t)(2u << (2 * k)));
-                lo0 = vorrq_u8(lo0, vandq_u8(vtstq_u8(qh0, bl), bit4));
-                lo1 = vorrq_u8(lo1, vandq_u8(vtstq_u8(qh1, bl), bit4));
-                hi0 = vorrq_u8(hi0, vandq_u8(vtstq_u8(qh0, bh), bit4));
-                hi1 = vorrq_u8(hi1, vandq_u8(vtstq_u8(qh1, bh), bit4));
+        int8x16_t w[8][2];      /* sub-block j's values 0..31, elements 0-15 and 16-31 */
+        for (int k = 0; k < 4; k++)
+            for (int half = 0; half < 2; half++) {
+                uint8x16_t raw = vld1q_u8(qs + 32 * k + 16 * half);
+                uint8x16_t lo = vandq_u8(raw, nib), hi = vshrq_n_u8(raw, 4);
+                if (qh_off >= 0) {
+                    lo = vorrq_u8(lo, vandq_u8(vtstq_u8(qh[half], vdupq_n_u8((uint8_t)(1u << (2 * k)))), bit4));
+                    hi = vorrq_u8(hi, vandq_u8(vtstq_u8(qh[half], vdupq_n_u8((uint8_t)(2u << (2 * k)))), bit4));
+                }
+                w[2 * k][half] = vreinterpretq_s8_u8(lo);
+                w[2 * k + 1][half] = vreinterpretq_s8_u8(hi);
             }
-            float d0 = d * (float)sc[2 * k], d1 = d * (float)sc[2 * k + 1];
-            int b = 8 * s + 2 * k;
-            for (int c = 0; c < C; c++) {
-                const int8_t *x = xq[c] + 32 * b;
-                int32x4_t s0 = vaddq_s32(kq_dot16(vreinterpretq_s8_u8(lo0), vld1q_s8(x), dp),
-                                         kq_dot16(vreinterpretq_s8_u8(lo1), vld1q_s8(x + 16), dp));
-                int32x4_t s1 = vaddq_s32(kq_dot16(vreinterpretq_s8_u8(hi0), vld1q_s8(x + 32), dp),
-                                         kq_dot16(vreinterpretq_s8_u8(hi1), vld1q_s8(x + 48), dp));
-                acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(s0), d0 * xd[c][b]);
-                acc2[c] = vfmaq_n_f32(acc2[c], vcvtq_f32_s32(s1), d1 * xd[c][b + 1]);
+        for (int c = 0; c < C; c++) {
+            const int8_t *x = xq[c] + (size_t)KQ_K * s;
+            int32x4_t p[8];
+            for (int j = 0; j < 8; j++)
+                p[j] = vaddq_s32(kq_dot16(w[j][0], vld1q_s8(x + 32 * j), dp),
+                                 kq_dot16(w[j][1], vld1q_s8(x + 32 * j + 16), dp));
+            for (int g = 0; g < 2; g++) {
+                int32x4_t sum = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
+                acc[c] = vfmaq_f32(acc[c], vcvtq_f32_s32(sum), vmulq_f32(sc[g], vld1q_f32(xd[c] + 8 * s + 4 * g)));
+                accm[c] = vfmaq_f32(accm[c], mn[g], vld1q_f32(xs[c] + 8 * s + 4 * g));
             }
         }
     }
     for (int c = 0; c < C; c++)
-        a->y[(size_t)(t0 + c) * a->n_out + r] = vaddvq_f32(vaddq_f32(acc[c], acc2[c])) - vaddvq_f32(accm[c]);
+        a->y[(size_t)(t0 + c) * a->n_out + r] = vaddvq_f32(vsubq_f32(acc[c], accm[c]));
 }
 
 #endif

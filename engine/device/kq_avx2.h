@@ -29,14 +29,6 @@ KQ_AVX2_INLINE float kq_hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* sum(w[i] * x[i]) of 32 elements as 8 int32 lanes in float: w unsigned
- * bytes <= 63, x signed (|x| <= 127), so a pair cannot saturate int16. */
-KQ_AVX2_INLINE __m256 kq_dot_u8(__m256i w, const int8_t *x)
-{
-    __m256i p16 = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)x));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-}
-
 /* Defines `static void name(const kern_mm *a, int r0, int r1)`, calling
  * tile(a, r, t0, C) over kern.h's tiles. */
 #define KQ_AVX2_MM(name, tile)                                                  \

@@ -16,6 +16,7 @@
 #endif
 #include "dev.h"
 #include "kern.h"
+#include "kq_affine.h"
 
 #include <check.h>
 #include <math.h>
@@ -397,6 +398,26 @@ START_TEST(test_neon_dotprod_matches_armv8_0)
 }
 END_TEST
 
+/* The word-wise unpacking of Q4_K/Q5_K's 12 scale bytes (the AVX2 tile's)
+ * against kq_scale_min, for random bytes. */
+START_TEST(test_unpack_scales_matches_scale_min)
+{
+    rng_seed(500);
+    for (int it = 0; it < 20000; it++) {
+        uint8_t s[KQ_SCALE_BYTES], out[16];
+        for (int i = 0; i < KQ_SCALE_BYTES; i++)
+            s[i] = (uint8_t)rng_u32();
+        kq_unpack_scales(s, out);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            kq_scale_min(s, j, &sc, &m);
+            ck_assert_int_eq(out[j], sc);
+            ck_assert_int_eq(out[8 + j], m);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_get_row_equals_dequantize)
 {
     int rows = 5, n = 512;
@@ -451,6 +472,7 @@ int main(void)
     tcase_add_test(tc, test_matmul_of_quantized_weights_matches_f32_matmul);
     tcase_add_test(tc, test_matmul_is_batch_invariant);
     tcase_add_test(tc, test_neon_dotprod_matches_armv8_0);
+    tcase_add_test(tc, test_unpack_scales_matches_scale_min);
     tcase_add_test(tc, test_get_row_equals_dequantize);
     tcase_add_test(tc, test_kquant_argument_errors);
     suite_add_tcase(s, tc);
