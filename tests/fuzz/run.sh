@@ -15,9 +15,10 @@
 #     nice -n 10 tests/fuzz/run.sh 7200
 #
 # kvc_blob and gguf take under a minute, rpc 2, frame, tok and gram 8-14 CPU
-# minutes; doc about 30 (its documents grow to 256 KiB); fuzz_lsp runs at
-# 90-130 executions per CPU second (megabyte sessions through jansson under
-# ASan), so its 1 M needs a run of its own: 7200 s per target is not enough.
+# minutes; doc about 30-40 (its documents grow to 256 KiB); fuzz_lsp runs at
+# about 150 executions per CPU second (sessions of up to hundreds of KiB of
+# JSON through jansson under ASan), so its 1 M needs about 2 CPU hours of its
+# own: 7200 s per target on a shared core is not enough.
 #
 # Per-target libFuzzer flags come from tests/fuzz/corpus/<target>.options
 # (OSS-Fuzz style: "name = value" lines, e.g. "max_len = 8192", section
