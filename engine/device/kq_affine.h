@@ -100,14 +100,6 @@ KQ_AVX2_INLINE __m256i kq_high_bit(__m256i qh, int j)
     return _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, j), 4), _mm256_set1_epi8(0x10));
 }
 
-/* The eight int32 vectors' lane sums, in order, as one vector. */
-KQ_AVX2_INLINE __m256i kq_hsum8_epi32(const __m256i p[8])
-{
-    __m256i h03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    __m256i h47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20), _mm256_permute2x128_si256(h03, h47, 0x31));
-}
-
 /* Row r against tokens t0 .. t0+C-1. Per super-block the 8 weight
  * sub-blocks are unpacked once; for each token their 8 integer dot products
  * are summed across lanes into one vector (exact), converted once and

@@ -29,6 +29,14 @@ KQ_AVX2_INLINE float kq_hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* The eight int32 vectors' lane sums, in order, as one vector. */
+KQ_AVX2_INLINE __m256i kq_hsum8_epi32(const __m256i p[8])
+{
+    __m256i h03 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i h47 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20), _mm256_permute2x128_si256(h03, h47, 0x31));
+}
+
 /* Defines `static void name(const kern_mm *a, int r0, int r1)`, calling
  * tile(a, r, t0, C) over kern.h's tiles. */
 #define KQ_AVX2_MM(name, tile)                                                  \
