@@ -41,7 +41,6 @@ enum { W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0 };
 
 /* ---- helpers ------------------------------------------------------------ */
 
-#define h2f kq_neon_h2f
 
 /* e^x as kern_avx2.c's exp256: x = n ln2 + r, e^r by its degree-7 Taylor
  * polynomial, 2^n by the exponent field; x clamped to [-87, 88]. */
@@ -76,7 +75,7 @@ INLINE float32x4_t load_w4(const void *w, int i, int wt)
 INLINE float load_w1(const void *w, int i, int wt)
 {
     if (wt == W_F16)
-        return h2f(((const uint16_t *)w)[i]);
+        return kq_neon_h2f(((const uint16_t *)w)[i]);
     if (wt == W_BF16)
         return kern_bf16_to_f32_1(((const uint16_t *)w)[i]);
     return ((const float *)w)[i];
@@ -150,7 +149,7 @@ INLINE void quant_step(const void *row, int b, int q4, const int8_t *const *xq,
         w1 = vld1q_s8(wb->qs + 16);
         d = wb->d;
     }
-    float dw = h2f(d);
+    float dw = kq_neon_h2f(d);
     for (int c = 0; c < C; c++) {
         float32x4_t s = vcvtq_f32_s32(dot32(w0, w1, xq[c] + b * KERN_QK, dp));
         acc[c] = vfmaq_f32(acc[c], s, vdupq_n_f32(dw * xd[c][b]));
@@ -236,7 +235,7 @@ static void f16_to_f32(const uint16_t *src, float *dst, int64_t n)
     for (; i + 4 <= n; i += 4)
         vst1q_f32(dst + i, load_w4(src + i, 0, W_F16));
     for (; i < n; i++)
-        dst[i] = h2f(src[i]);
+        dst[i] = kq_neon_h2f(src[i]);
 }
 
 /* fcvtn rounds to nearest even (the default FPCR mode); NaNs stay NaN. */
