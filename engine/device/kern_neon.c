@@ -41,7 +41,6 @@ enum { W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0 };
 
 /* ---- helpers ------------------------------------------------------------ */
 
-
 /* e^x as kern_avx2.c's exp256: x = n ln2 + r, e^r by its degree-7 Taylor
  * polynomial, 2^n by the exponent field; x clamped to [-87, 88]. */
 INLINE float32x4_t exp4(float32x4_t x)
