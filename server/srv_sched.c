@@ -473,14 +473,6 @@ static int wait_ns(srv_sched *s, uint64_t wait)
     return pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
-/* Gives the pages malloc holds free back to the system. A long session frees
- * as much as it allocates (heaptrack over a 10-minute soak: live heap 34 MB
- * after 30 s and after 570 s, 3 KB never freed), but glibc keeps freed pages
- * in its arenas, so RSS crept up by ~0.5-2 MB a minute. Called once the worker
- * has been idle for TRIM_IDLE_NS after some work: never between keystrokes,
- * and no wake-ups while the editor is idle. */
-#define TRIM_IDLE_NS 1000000000u
-
 /* This process's anonymous resident memory in KiB (/proc), or -1. */
 static long rss_anon_kb(void)
 {
@@ -494,12 +486,22 @@ static long rss_anon_kb(void)
     return kb;
 }
 
+/* Gives the pages malloc holds free back to the system. A long session frees
+ * as much as it allocates (heaptrack over a 10-minute soak: live heap 34 MB
+ * after 30 s and after 570 s, 3 KB never freed), but glibc keeps freed pages
+ * in its arenas, so RSS crept up by ~0.5-2 MB a minute. Called once the worker
+ * has been idle for TRIM_IDLE_NS after some work: never between keystrokes,
+ * and no wake-ups while the editor is idle. /proc is read only for the debug
+ * log line. */
+#define TRIM_IDLE_NS 1000000000u
 static void release_free_memory(void)
 {
 #ifdef __GLIBC__
-    long before = rss_anon_kb();
+    int debug = srv_log_get_level() >= SRV_LOG_DEBUG;
+    long before = debug ? rss_anon_kb() : -1;
     malloc_trim(0);
-    srv_debug("idle: returned free memory to the system (anonymous RSS %ld -> %ld KiB)", before, rss_anon_kb());
+    if (debug)
+        srv_debug("idle: returned free memory to the system (anonymous RSS %ld -> %ld KiB)", before, rss_anon_kb());
 #endif
 }
 
