@@ -244,10 +244,8 @@ static void f32_to_f16(const float *src, uint16_t *dst, int64_t n)
     for (; i + 4 <= n; i += 4)
         vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
     for (; i < n; i++) {
-        float t[4] = { src[i] };
-        uint16_t h[4];
-        vst1_u16(h, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(t))));
-        dst[i] = h[0];
+        __fp16 h = (__fp16)src[i];      /* fcvt, the same rounding */
+        memcpy(dst + i, &h, sizeof h);
     }
 }
 

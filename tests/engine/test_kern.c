@@ -157,7 +157,11 @@ START_TEST(test_f32_to_f16_rounding_overflow_subnormal)
     for (int i = 0; i < 400000; i++) {
         for (int j = 0; j < 8; j++)
             src[j] = bits_f32(rng_u32() ^ (rng_u32() << 16));
-        simd->f32_to_f16(src, hw, 8);
+        int n = i & 1 ? 7 : 8;      /* odd lengths go through the set's scalar tail */
+        hw[7] = 0;
+        simd->f32_to_f16(src, hw, n);
+        if (n == 7)
+            hw[7] = kern_f32_to_f16_1(src[7]);
         for (int j = 0; j < 8; j++)
             EXPECT(hw[j] == kern_f32_to_f16_1(src[j]), "%08x: hw %04x sw %04x",
                           f32_bits(src[j]), hw[j], kern_f32_to_f16_1(src[j]));
