@@ -30,19 +30,27 @@ static json_t *position(uint32_t line, uint32_t character)
     return json_pack("{s:i,s:i}", "line", (json_int_t)line, "character", (json_int_t)character);
 }
 
-/* The LSP answer for a suggestion text (or an empty one for text == NULL). */
-static json_t *answer(comp_kind kind, uint32_t line, uint32_t ch, const char *text, size_t len)
+/* The LSP answer for a suggestion text (or an empty one for text == NULL).
+ * An inline answer under a selected popup item holds the item's text and then
+ * the suggestion, over the item's range (LSP: inline completions must extend
+ * the selected item's text and use its range, else editors do not show them). */
+static json_t *answer(const comp_req *cr, const char *text, size_t len)
 {
-    if (kind == KIND_INLINE) {
-        json_t *items = json_array();
-        if (text && len) {
-            json_t *t = json_stringn(text, len);
-            json_array_append_new(items, json_pack("{s:o,s:{s:o,s:o}}", "insertText", t,
-                "range", "start", position(line, ch), "end", position(line, ch)));
+    json_t *items = json_array();
+    if (cr->kind == KIND_INLINE) {
+        const uint32_t here[4] = { cr->line, cr->character, cr->line, cr->character };
+        const uint32_t *r = cr->sel_text ? cr->sel_range : here;
+        size_t pre = cr->sel_text ? cr->sel_len : 0;
+        char *t = text && len ? malloc(pre + len) : NULL;
+        if (t) {
+            if (pre) memcpy(t, cr->sel_text, pre);
+            memcpy(t + pre, text, len);
+            json_array_append_new(items, json_pack("{s:s%,s:{s:o,s:o}}", "insertText", t, pre + len,
+                "range", "start", position(r[0], r[1]), "end", position(r[2], r[3])));
+            free(t);
         }
         return json_pack("{s:o}", "items", items);
     }
-    json_t *items = json_array();
     if (text && len) {
         /* label: the first line, shortened; the edit inserts the whole text */
         size_t first = 0;
@@ -50,29 +58,12 @@ static json_t *answer(comp_kind kind, uint32_t line, uint32_t ch, const char *te
         json_t *label = json_stringn(text, first > 60 ? 60 : first);
         json_array_append_new(items, json_pack("{s:o,s:i,s:s,s:s,s:i,s:{s:{s:o,s:o},s:o},s:s}",
             "label", label, "kind", 1, "detail", "sparkd", "sortText", "0", "insertTextFormat", 1,
-            "textEdit", "range", "start", position(line, ch), "end", position(line, ch),
+            "textEdit", "range", "start", position(cr->line, cr->character),
+                                 "end", position(cr->line, cr->character),
                         "newText", json_stringn(text, len),
             "filterText", ""));
     }
     return json_pack("{s:b,s:o}", "isIncomplete", 1, "items", items);
-}
-
-/* An inline answer under a selected popup item: the item's text and then the
- * suggestion, over the item's range (LSP: inline completions must extend the
- * selected item's text and use its range, else editors do not show them). */
-static json_t *answer_selected(const comp_req *cr, const char *text, size_t len)
-{
-    json_t *items = json_array();
-    char *t = text && len ? malloc(cr->sel_len + len) : NULL;
-    if (t) {
-        memcpy(t, cr->sel_text, cr->sel_len);
-        memcpy(t + cr->sel_len, text, len);
-        json_array_append_new(items, json_pack("{s:s%,s:{s:o,s:o}}", "insertText", t, cr->sel_len + len,
-            "range", "start", position(cr->sel_range[0], cr->sel_range[1]),
-                     "end", position(cr->sel_range[2], cr->sel_range[3])));
-        free(t);
-    }
-    return json_pack("{s:o}", "items", items);
 }
 
 static void comp_free(void *p)
@@ -218,9 +209,10 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     open_doc *d = srv_find_doc(s, uri, ulen);
     if (!d) return srv_failf(f, -32602, "%s is not open", uri);
     s->comp.requests++;
+    const comp_req at = { .kind = kind, .line = line, .character = ch };    /* answers given here */
     if (d->out_of_sync) {   /* its text is stale: no position in it can be trusted */
         count_empty(s, "document out of sync since a refused change");
-        *result = answer(kind, line, ch, NULL, 0);
+        *result = answer(&at, NULL, 0);
         return 0;
     }
     int clamped = 0;
@@ -235,14 +227,14 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     if (!sel.sel_text && fast_path(d, off, invoked, &rest, &rest_len)) {
         s->comp.fast_path++;
         s->comp.answered++;
-        *result = answer(kind, line, ch, rest, rest_len);
+        *result = answer(&at, rest, rest_len);
         srv_debug("%s: answered from the shown suggestion (%zu bytes left)", uri, rest_len);
         return 0;
     }
     if (!s->sched) {
         free(sel.sel_text);
         count_empty(s, "no completion engine");
-        *result = answer(kind, line, ch, NULL, 0);
+        *result = answer(&at, NULL, 0);
         return 0;
     }
     srv_job_req *req = calloc(1, sizeof *req);
@@ -348,11 +340,10 @@ void srv_completion_done(void *ud, srv_job_req *req, srv_job_res *res)
                     "%d of %d prompt tokens in %.1f ms)", req->uri, res->reason, res->detail[0] ? ": " : "",
                     res->detail, us / 1e3, res->prompt_tokens - res->reused_tokens, res->prompt_tokens,
                     res->prefill_ms);
-            ans = answer(cr->kind, cr->line, cr->character, NULL, 0);
+            ans = answer(cr, NULL, 0);
         } else {
             c->answered++;
-            ans = cr->sel_text ? answer_selected(cr, res->text, res->len)
-                               : answer(cr->kind, cr->line, cr->character, res->text, res->len);
+            ans = answer(cr, res->text, res->len);
             open_doc *d = srv_find_doc(s, req->uri, strlen(req->uri));
             if (d && d->version == cr->version && !cr->sel_text)
                 remember_shown(d, cr->anchor, cr->invoked, res->text, res->len);
