@@ -8,6 +8,7 @@
 #include <time.h>
 #include "kvc_impl.h"
 #include "kvc_testlib.h"
+#include "../check_run.h"
 
 #define BLK 4096   /* value bytes per test block */
 enum { B = KVC_BLOCK_TOKENS };
@@ -581,9 +582,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_failed(suite(), CK_ENV) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

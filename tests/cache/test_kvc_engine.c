@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "kvc_testlib.h"
 #include "model.h"
+#include "../check_run.h"
 
 enum { B = KVC_BLOCK_TOKENS, N = 300 };
 
@@ -281,9 +282,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_failed(suite(), CK_ENV) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

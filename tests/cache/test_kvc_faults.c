@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include "kvc_testlib.h"
+#include "../check_run.h"
 
 enum { B = KVC_BLOCK_TOKENS };
 #define BLK 16384
@@ -434,9 +435,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_failed(suite(), CK_ENV) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

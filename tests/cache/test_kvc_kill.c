@@ -12,6 +12,7 @@
 #include <time.h>
 #include "kvc_impl.h"
 #include "kvc_testlib.h"
+#include "../check_run.h"
 
 enum { B = KVC_BLOCK_TOKENS, NB = 4, CHAINS_PER_CHILD = 1000, KILLS = 40 };
 #define BLK 16384
@@ -167,9 +168,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_failed(suite(), CK_ENV) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chat.h"
+#include "../check_run.h"
 
 /* A byte-level BPE vocabulary: ids 0..255 the bytes (eng_tok_byte_char),
  * then the specials given as control tokens. */
@@ -106,9 +107,5 @@ int main(void)
     tcase_add_test(tc, test_chat_chatml_layout_token_by_token);
     tcase_add_test(tc, test_chat_errors_name_the_cause);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

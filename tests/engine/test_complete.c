@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "complete.h"
+#include "../check_run.h"
 
 static char g_dir[128], g_main[256], g_draft[256];
 
@@ -308,9 +309,5 @@ int main(void)
     tcase_add_test(tc, test_complete_acceptance_per_document);
     tcase_add_test(tc, test_complete_missing_model_is_clear_error);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

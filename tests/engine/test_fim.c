@@ -12,6 +12,7 @@
 #include <string.h>
 #include "fim.h"
 #include "tok.h"
+#include "../check_run.h"
 
 #define DS_BAR "\xEF\xBD\x9C"  /* ｜ */
 #define SP_US "\xE2\x96\x81"   /* ▁ */
@@ -771,9 +772,5 @@ int main(void)
     tcase_add_test(tc, test_fim_stop_tokens_are_eos_and_markers);
     tcase_add_test(tc, test_fim_rejects_bad_input);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../check_run.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -837,9 +838,5 @@ static Suite *kern_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(kern_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_failed(kern_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

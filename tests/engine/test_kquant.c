@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "../check_run.h"
 
 #define EXPECT(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
 
@@ -476,9 +477,5 @@ int main(void)
     tcase_add_test(tc, test_get_row_equals_dequantize);
     tcase_add_test(tc, test_kquant_argument_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

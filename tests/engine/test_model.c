@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "dev.h"
 #include "model.h"
+#include "../check_run.h"
 
 static char g_dir[256];
 
@@ -247,10 +248,7 @@ int main(void)
     tcase_add_test(tc, test_context_full_and_bad_token_are_errors);
     tcase_add_loop_test(tc, test_broken_models_rejected_clearly, 0, 4);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = check_failed(s, CK_NORMAL);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd)) { /* best effort */ }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sampler.h"
+#include "../check_run.h"
 
 /* ---- helpers ---- */
 
@@ -626,9 +627,5 @@ int main(void)
     tcase_add_test(tc, test_sampler_bad_logits_give_error_codes);
     tcase_add_test(tc, test_sampler_rewind_restores_penalty_window);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "spec.h"
+#include "../check_run.h"
 
 static char g_dir[128];
 static char g_main[256], g_draft[256];
@@ -429,9 +430,5 @@ int main(void)
     tcase_add_test(tc, test_spec_bundled_models_exact);
     tcase_add_test(tc, test_spec_rejects_bad_params_and_vocab_mismatch);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

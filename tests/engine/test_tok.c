@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../check_run.h"
 
 #define SP "\xE2\x96\x81"  /* "▁" */
 
@@ -992,9 +993,5 @@ static Suite *tok_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(tok_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_failed(tok_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -18,6 +18,7 @@
 #include "dev.h"
 #include "model.h"
 #include "wse.h"
+#include "../check_run.h"
 
 #define EXPECT(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
 
@@ -552,10 +553,7 @@ int main(void)
     char cmd[300];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", g_dir);
     if (system(cmd) != 0) return EXIT_FAILURE;
-    SRunner *sr = srunner_create(wse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = check_failed(wse_suite(), CK_NORMAL);
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) failed++;
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

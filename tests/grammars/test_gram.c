@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gram_int.h"     /* white-box: forcing the local-tree path */
+#include "../check_run.h"
 
 enum { ANY = 0, YES = 1, NO = 2 };   /* tri-state expectations; ANY: not checked */
 
@@ -447,10 +448,7 @@ static Suite *gram_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gram_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = check_failed(gram_suite(), CK_NORMAL);
     int any = 0;
     for (size_t i = 0; i < gram_lang_count(); i++) any |= gram_lang_has_grammar(gram_lang_at(i));
     if (failed) return EXIT_FAILURE;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gram_int.h"     /* white-box: forcing the local-tree path */
+#include "../check_run.h"
 
 /* --------------------------------------------------------------- corpus */
 
@@ -632,10 +633,7 @@ static Suite *parse_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(parse_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = check_failed(parse_suite(), CK_NORMAL);
     int any = 0;
     for (size_t i = 0; i < gram_lang_count(); i++) any |= gram_lang_has_grammar(gram_lang_at(i));
     if (failed) return EXIT_FAILURE;

@@ -14,6 +14,7 @@
 #include "lsp_frame.h"
 #include "lsp_pos.h"
 #include "lsp_rpc.h"
+#include "../check_run.h"
 
 /* Ends the window of fault n and checks what every sweep checks. Returns 1
  * while faults still fire (go on with n + 1). */
@@ -268,9 +269,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_failed(suite(), CK_ENV) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

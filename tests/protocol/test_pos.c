@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../check_run.h"
 
 #define C2B(s, enc, col) lsp_col_to_byte((s), strlen(s), (enc), (col), NULL)
 #define B2C(s, enc, b)   lsp_byte_to_col((s), strlen(s), (enc), (b))
@@ -463,9 +464,5 @@ static Suite *pos_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pos_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_failed(pos_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

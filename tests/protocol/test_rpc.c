@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../check_run.h"
 
 // ---------------------------------------------------------------- helpers
 
@@ -684,9 +685,5 @@ static Suite *rpc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rpc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_failed(rpc_suite(), CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "srv_doc.h"
+#include "../check_run.h"
 
 /* ---- the naive reference: a flat string, positions by direct scanning ---- */
 
@@ -207,9 +208,5 @@ int main(void)
     tcase_add_test(tc, test_doc_hash_independent_of_history);
     tcase_add_test(tc, test_doc_replace_clamps_bad_offsets);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "srv_log.h"
 #include "srv_lsp.h"
+#include "../check_run.h"
 
 typedef struct { json_t *msgs; } sink;
 
@@ -275,9 +276,5 @@ int main(void)
     tcase_add_test(tc, test_cli_pinned_setting_wins_over_client);
     tcase_add_test(tc, test_trace_verbose_sends_log_trace);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -9,6 +9,7 @@
 #include "srv_doc.h"
 #include "srv_log.h"
 #include "srv_lsp.h"
+#include "../check_run.h"
 
 typedef struct { srv_config cfg; json_t *msgs; srv_lsp *s; } fixture;
 
@@ -229,9 +230,5 @@ int main(void)
     tcase_add_test(tc, test_limit_settings_reject_values_out_of_range_naming_the_range);
     tcase_add_test(tc, test_number_settings_beyond_long_long_or_nan_are_rejected);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -24,6 +24,7 @@
 #include "kvc.h"
 #include "srv_log.h"
 #include "srv_sandbox.h"
+#include "../check_run.h"
 
 static char g_dir[256];
 static int g_report = -1;       /* the child's end of the pipe */
@@ -285,9 +286,5 @@ int main(void)
     tcase_add_test(tc, test_log_file_existing_readable_by_others_is_made_0600);
     tcase_add_test(tc, test_log_file_in_missing_directory_fails_with_errno);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_failed(s, CK_NORMAL) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
