@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gram_int.h"
+#include "tree_same.h"
 
 #define TEXT_MAX 16384      /* keeps each run fast; nesting depth is bounded by it */
 
@@ -34,90 +35,6 @@ static int take(reader *r, size_t k, const uint8_t **out)
 
 static unsigned u8(reader *r) { const uint8_t *b; return take(r, 1, &b) ? b[0] : 0; }
 static unsigned u16(reader *r) { const uint8_t *b; return take(r, 2, &b) ? (unsigned)(b[0] | b[1] << 8) : 0; }
-
-/* The next node in preorder (into n's children if descend), counting depth;
- * 0 at the end of the tree. */
-static int preorder_next(TSTreeCursor *c, unsigned *depth, int descend)
-{
-    if (descend && ts_tree_cursor_goto_first_child(c)) {
-        ++*depth;
-        return 1;
-    }
-    while (!ts_tree_cursor_goto_next_sibling(c)) {
-        if (!ts_tree_cursor_goto_parent(c)) return 0;
-        --*depth;
-    }
-    return 1;
-}
-
-/* The same, stepping over extras (comments) and everything under them. */
-static int next_real(TSTreeCursor *c, unsigned *depth, int descend)
-{
-    int more = preorder_next(c, depth, descend);
-    while (more && ts_node_is_extra(ts_tree_cursor_current_node(c))) more = preorder_next(c, depth, 0);
-    return more;
-}
-
-/* Compares two trees without recursion (deep input must not overflow the
- * stack), modulo where extras hang: after an edit, tree-sitter may attach a
- * trailing comment to the statement before it or to its parent (JavaScript
- * "x = f(a) // c" then a line, reparsed after a no-op edit at 0), both
- * error-free. So the check is on every other node, in preorder: the same
- * symbol, depth, field and missing flag, and for leaves the same bytes (a
- * node whose only children are comments is a leaf on the other side). */
-static int same_tree(TSTree *a, TSTree *b)
-{
-    TSTreeCursor x = ts_tree_cursor_new(ts_tree_root_node(a));
-    TSTreeCursor y = ts_tree_cursor_new(ts_tree_root_node(b));
-    unsigned dx = 0, dy = 0;
-    int same = 1, mx = 1, my = 1;
-    while (mx && my) {
-        TSNode m = ts_tree_cursor_current_node(&x), n = ts_tree_cursor_current_node(&y);
-        const char *fm = ts_tree_cursor_current_field_name(&x);
-        const char *fn = ts_tree_cursor_current_field_name(&y);
-        int leaves = ts_node_child_count(m) == 0 && ts_node_child_count(n) == 0;
-        if (dx != dy || ts_node_symbol(m) != ts_node_symbol(n) ||
-            ts_node_is_missing(m) != ts_node_is_missing(n) || (fm == NULL) != (fn == NULL) ||
-            (fm && strcmp(fm, fn) != 0) ||
-            (leaves && (ts_node_start_byte(m) != ts_node_start_byte(n) ||
-                        ts_node_end_byte(m) != ts_node_end_byte(n)))) {
-            same = 0;
-            break;
-        }
-        mx = next_real(&x, &dx, 1);
-        my = next_real(&y, &dy, 1);
-    }
-    if (mx != my) same = 0;
-    ts_tree_cursor_delete(&x);
-    ts_tree_cursor_delete(&y);
-    return same;
-}
-
-/* The comparison must be able to fail: once, before fuzzing, it must tell
- * two different JavaScript trees apart and find a tree equal to itself. */
-static TSTree *parse_js(const char *text)
-{
-    TSParser *p = ts_parser_new();
-    const TSLanguage *l = gram_lang_ts(gram_lang_for_id("javascript"));
-    TSTree *t = l && ts_parser_set_language(p, l) ? ts_parser_parse_string(p, NULL, text, (uint32_t)strlen(text))
-                                                  : NULL;
-    ts_parser_delete(p);
-    return t;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    TSTree *a = parse_js("f(a) // c\ng(b)\n"), *b = parse_js("f(a) // c\ng(b, c)\n");
-    if (a && b && (!same_tree(a, a) || same_tree(a, b))) {
-        fprintf(stderr, "fuzz_gram: the tree comparison is broken\n");
-        abort();
-    }
-    if (a) ts_tree_delete(a);
-    if (b) ts_tree_delete(b);
-    return 0;
-}
 
 static void check_context(gram_doc *d, size_t off, const char *comp, size_t clen)
 {
@@ -184,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gram_doc *fresh = gram_doc_new(lang, text, len);
         if (fresh) fresh->limit_us = 20000;
         if (fresh && gram_doc_parse(fresh) && !ts_node_has_error(ts_tree_root_node(fresh->tree)) &&
-            !same_tree(d->tree, fresh->tree)) {
+            !tree_same(d->tree, fresh->tree)) {
             fprintf(stderr, "fuzz_gram: %s: incremental tree differs from a full parse\n", lang->name);
             abort();
         }
