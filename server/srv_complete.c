@@ -286,7 +286,7 @@ static int schedule(srv_lsp *s, comp_kind kind, json_t *id, json_t *params, json
     int burst = now - s->last_typed_ns < (uint64_t)s->cfg->debounce_ms * 1000000u;
     if (!invoked) s->last_typed_ns = now;
     req->debounce_ms = !invoked && burst ? s->cfg->debounce_ms : 0;
-    req->deadline_ms = invoked ? 3000 : 1000;
+    req->deadline_ms = invoked ? 3 * s->cfg->timeout_ms : s->cfg->timeout_ms;
     req->quick_start = invoked ? 0 : s->cfg->quick_start_tokens;
     srv_sched_submit(s->sched, req);
     return SRV_DEFERRED;

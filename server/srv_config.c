@@ -47,6 +47,7 @@ static const field FIELDS[SRV_CFG_COUNT] = {
     F(SRV_CFG_MAX_OPEN_BYTES, "max_open_bytes", K_SIZE, max_open_bytes, 1024, (double)((uint64_t)1 << 40)),
     F(SRV_CFG_CACHE_MEM, "cache_mem", K_STR, cache_mem, 0, 0),
     F(SRV_CFG_QUICK_START_TOKENS, "quick_start_tokens", K_INT, quick_start_tokens, 0, 256),
+    F(SRV_CFG_TIMEOUT_MS, "timeout_ms", K_INT, timeout_ms, 50, 600000),
 };
 
 void srv_config_defaults(srv_config *c)
@@ -59,6 +60,7 @@ void srv_config_defaults(srv_config *c)
     c->seed = 42;
     c->debounce_ms = 15;
     c->quick_start_tokens = 96;
+    c->timeout_ms = 1000;
     strcpy(c->fim_order, "auto");
     strcpy(c->cache_size, "1G");
     strcpy(c->cache_mem, "256M");

@@ -31,6 +31,8 @@ typedef struct {
     int debounce_ms;            /* per-document debounce of completion requests */
     int quick_start_tokens;     /* typing with nothing computed: answer from a prompt this
                                    short first (eng_request.quick_start); 0: off */
+    int timeout_ms;             /* an as-you-type completion answers with what it has after
+                                   this long; an invoked one after 3x */
     int no_engine;              /* 1: serve LSP without loading any model */
     char fim_order[8];          /* auto | psm | spm */
     char cache_size[24];        /* cap of the KV cache file: "1G", "512M", bytes */
@@ -45,7 +47,8 @@ enum {
     SRV_CFG_LOG_LEVEL, SRV_CFG_LOG_FILE, SRV_CFG_MAX_MESSAGE, SRV_CFG_MODEL, SRV_CFG_DRAFT,
     SRV_CFG_DEVICE, SRV_CFG_CACHE, SRV_CFG_NO_CACHE, SRV_CFG_THREADS, SRV_CFG_N_PREDICT,
     SRV_CFG_TEMP, SRV_CFG_SEED, SRV_CFG_DEBOUNCE_MS, SRV_CFG_NO_ENGINE, SRV_CFG_FIM_ORDER, SRV_CFG_CACHE_SIZE,
-    SRV_CFG_MAX_OPEN_DOCUMENTS, SRV_CFG_MAX_OPEN_BYTES, SRV_CFG_CACHE_MEM, SRV_CFG_QUICK_START_TOKENS, SRV_CFG_COUNT
+    SRV_CFG_MAX_OPEN_DOCUMENTS, SRV_CFG_MAX_OPEN_BYTES, SRV_CFG_CACHE_MEM, SRV_CFG_QUICK_START_TOKENS,
+    SRV_CFG_TIMEOUT_MS, SRV_CFG_COUNT
 };
 
 void srv_config_defaults(srv_config *c);

@@ -327,6 +327,28 @@ def case_loop_answers_while_decoding():
         assert worst < 0.5, f"the loop stalled for {worst * 1000:.0f} ms"
 
 
+def case_timeout_ms_ends_a_long_completion():
+    """timeout_ms: an invoked completion stops computing after 3x timeout_ms
+    and answers with what it has; the same request without that limit runs
+    to n_predict. (The bundled model writes ~900 tokens in 0.6-2 s here: far
+    past the 150 ms the short limit allows.)"""
+    bundled = os.path.join(SRC, "models", "sparkd-main.gguf")
+    got = {}
+    for limit in (600000, 50):
+        with Server("--model", bundled, "--draft", "none", "--no-cache", "-n", "900") as s:
+            s.initialize({"capabilities": INLINE_CAPS, "initializationOptions": {"timeout_ms": limit}})
+            assert s.stats()["config"]["timeout_ms"] == limit
+            open_doc(s)
+            r = inline(s, 4, 4)
+            assert "result" in r, r
+            c = s.stats()["completions"]
+            got[limit] = (c["generated_tokens"], c["latency"]["max_us"] / 1e3, c.get("empty_reasons"))
+    print(f"     generated tokens, ms: no limit {got[600000][:2]}, timeout_ms 50 {got[50][:2]}", flush=True)
+    full, cut = got[600000], got[50]
+    assert full[0] == 900, full
+    assert cut[0] < full[0] // 2 and cut[1] < full[1], (cut, full)
+
+
 def read_progress(s, token=None, answer_create=True):
     """The model-load progress values up to `end`, checking every $/progress
     carries the same token (that of the create request, when one comes)."""

@@ -30,6 +30,7 @@ const SERVER_SETTINGS = [
   { name: 'max_open_bytes', restart: false },
   { name: 'cache_mem', restart: true },
   { name: 'quick_start_tokens', restart: false },
+  { name: 'timeout_ms', restart: false },
 ];
 
 // Settings of the extension itself (never sent to the server).

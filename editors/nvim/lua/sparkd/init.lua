@@ -18,7 +18,7 @@ local defaults = {
   -- settings sparkd applies while running (initializationOptions and
   -- workspace/didChangeConfiguration; nil: sparkd's default)
   log_level = nil, n_predict = nil, temp = nil, seed = nil, debounce_ms = nil,
-  max_open_documents = nil, max_open_bytes = nil, quick_start_tokens = nil,
+  max_open_documents = nil, max_open_bytes = nil, quick_start_tokens = nil, timeout_ms = nil,
   settings = {},          -- any other sparkd settings, sent as they are
   filetypes = nil,        -- list of filetypes to serve; nil: every file buffer
   root_markers = { ".git" },
@@ -43,7 +43,7 @@ M._setup_done = false
 local STARTUP = { "model", "draft", "device", "cache", "no_cache", "threads", "log_file", "max_message", "no_engine",
                   "fim_order", "cache_size", "cache_mem" }
 local RUNTIME = { "log_level", "n_predict", "temp", "seed", "debounce_ms", "max_open_documents", "max_open_bytes",
-                  "quick_start_tokens" }
+                  "quick_start_tokens", "timeout_ms" }
 M.server_setting_names = { startup = STARTUP, runtime = RUNTIME }
 
 local function notify(msg, level) vim.notify("sparkd: " .. msg, level or vim.log.levels.INFO) end
