@@ -20,6 +20,9 @@ import threading
 import time
 
 TIMEOUT = float(os.environ.get("SPARKD_E2E_TIMEOUT", "30"))   # seconds per wait
+# At the end of a `with Server(...)`, give sparkd this long to exit on EOF
+# before killing it (tests/valgrind.sh: memcheck's leak check runs at exit).
+GRACEFUL_S = float(os.environ.get("SPARKD_E2E_GRACEFUL_EXIT", "0"))
 HEADER_RE = re.compile(rb"Content-Length: (\d+)\r\n\r\n")
 
 
@@ -127,6 +130,12 @@ class Server:
         return self
 
     def __exit__(self, *exc):
+        if GRACEFUL_S > 0 and self.proc.poll() is None:
+            self.close_stdin()
+            try:
+                self.proc.wait(timeout=GRACEFUL_S)
+            except subprocess.TimeoutExpired:
+                pass
         self.kill()
 
     def kill(self):
