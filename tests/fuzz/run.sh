@@ -14,11 +14,12 @@
 #   FUZZ_RUNS=1000000 FUZZ_TIMEOUT=120 FUZZ_NOTE="long campaign" \
 #     nice -n 10 tests/fuzz/run.sh 7200
 #
-# kvc_blob and gguf take under a minute, rpc 2, frame, tok and gram 8-14 CPU
-# minutes; doc about 30-40 (its documents grow to 256 KiB); fuzz_lsp runs at
-# about 150 executions per CPU second (sessions of up to hundreds of KiB of
-# JSON through jansson under ASan), so its 1 M needs about 2 CPU hours of its
-# own: 7200 s per target on a shared core is not enough.
+# kvc_blob and gguf take under a minute, rpc 2, frame and tok 8-14 CPU
+# minutes, gram about 27; doc 1-2 CPU hours (its inputs grow to its max_len);
+# fuzz_lsp runs at about 100-115 executions per CPU second (sessions of up to
+# hundreds of KiB of JSON through jansson under ASan), so its 1 M needs about
+# 2.5 CPU hours: run a second worker on the other core (FUZZ_WORKER, below)
+# and add up the two runs' executions.
 #
 # Per-target libFuzzer flags come from tests/fuzz/corpus/<target>.options
 # (OSS-Fuzz style: "name = value" lines, e.g. "max_len = 8192", section
@@ -34,7 +35,10 @@
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_RUNS (stop a target after
 # that many executions), FUZZ_MAX_LEN (default 65536, or the target's
 # options), FUZZ_TIMEOUT (seconds for one input before it counts as a hang;
-# default 25), FUZZ_NOTE (free text recorded in the JSON).
+# default 25), FUZZ_NOTE (free text recorded in the JSON), FUZZ_WORKER (a
+# name for this run's log, $BUILD/<target>.w<WORKER>.log: a second run of the
+# same target beside the first, sharing its corpus directory, must not write
+# over the first one's log, where the executions are read from).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -75,7 +79,7 @@ printf '%-16s %8s %8s %12s %8s\n' target seconds cpu_s execs crashes
 for name in "${targets[@]}"; do
   exe=$(find "$build/tests" -maxdepth 2 -type f -name "$name" -perm -u+x | head -n 1)
   [ -n "$exe" ] || { echo "tests/fuzz/run.sh: no target '$name' in $build/tests" >&2; exit 2; }
-  work=$build/fuzz-work/$name art=$build/fuzz-artifacts/$name log=$build/$name.log
+  work=$build/fuzz-work/$name art=$build/fuzz-artifacts/$name log=$build/$name${FUZZ_WORKER:+.w$FUZZ_WORKER}.log
   mkdir -p "$work" "$art"
   [ -d "tests/fuzz/corpus/$name" ] && cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
   opts=(-max_len=65536)
@@ -91,10 +95,13 @@ for name in "${targets[@]}"; do
   for o in "${opts[@]}"; do [[ $o == -max_len=* ]] && max_len=${o#-max_len=}; done
   start=$(date +%s)
   times >"$times_file"; cpu0=$(cpu_ms)
-  crashes=0
+  rc=0
   "$exe" -max_total_time="$seconds" "${runs[@]}" "${opts[@]}" \
     -timeout="${FUZZ_TIMEOUT:-25}" -print_final_stats=1 -artifact_prefix="$art/" "$work" \
-    >"$log" 2>&1 || crashes=1
+    >"$log" 2>&1 || rc=$?
+  # 72: libFuzzer's exit after SIGINT ("run interrupted"), e.g. a campaign
+  # stopped by hand once its workers' executions add up: not a finding.
+  interrupted=$(( rc == 72 )); crashes=$(( rc != 0 && rc != 72 ))
   times >"$times_file"; cpu=$(( $(cpu_ms) - cpu0 ))
   took=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
@@ -110,7 +117,7 @@ for name in "${targets[@]}"; do
     echo "FAILED: $name (log $log; inputs in $art/)" >&2
   fi
   json+="${json:+,}
-    {\"target\": \"$name\", \"seconds\": $took, \"cpu_seconds\": $cpu_s, \"execs\": $execs, \"max_len\": $max_len, \"crashes\": $crashes}"
+    {\"target\": \"$name\", \"seconds\": $took, \"cpu_seconds\": $cpu_s, \"execs\": $execs, \"max_len\": $max_len, \"crashes\": $crashes, \"interrupted\": $interrupted}"
 done
 
 out=${FUZZ_JSON:-bench/results/fuzz.json}
